@@ -1,0 +1,47 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint openapi lock clean-data
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamp files record which lock file the virtualenv was last synced with.
+$(VENV)/.main: $(BIN)/python requirements/main.txt pyproject.toml
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/main.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.main requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	touch $@
+
+run: $(VENV)/.main
+	$(BIN)/scheduling-service serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+openapi: $(VENV)/.main
+	$(BIN)/scheduling-service openapi > openapi/openapi.json
+
+# Re-resolve the pinned, hashed dependency sets after changing pyproject.toml.
+lock:
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --generate-hashes --python-version 3.11 -q -o requirements/main.txt
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --generate-hashes --python-version 3.11 -q -o requirements/dev.txt
+
+clean-data:
+	rm -rf .data

@@ -1,0 +1,1 @@
+"""scheduling-service: interview scheduling for cohort programs, driven by Cal.com webhooks."""

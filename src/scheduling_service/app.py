@@ -1,0 +1,74 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from scheduling_service import health
+from scheduling_service.applications.router import router as applications_router
+from scheduling_service.auth import TokenVerifier
+from scheduling_service.config import Settings, get_settings
+from scheduling_service.db import create_engine, create_sessionmaker, resolve_database_url
+from scheduling_service.organizations.router import router as organizations_router
+from scheduling_service.orphans.router import router as orphans_router
+from scheduling_service.problems import Problem, install_problem_handlers
+from scheduling_service.webhooks.router import router as webhooks_router
+
+DESCRIPTION = """Interview scheduling for cohort-based application programs.
+
+Cal.com posts signed booking webhooks to `/webhooks/calcom/{cohort_id}`; the service matches
+each booking to an application of the cohort by the applicant's email, moves the application
+through its interview rounds, and keeps bookings that match nobody as orphaned interviews.
+The `/v1` API (bearer JWT) serves the admin single-page app and integrators. Errors are
+`application/problem+json` (RFC 9457) with a stable `type`.
+"""
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    """The ASGI app. The database URL is resolved at startup unless given."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(database_url or resolve_database_url(settings), settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="scheduling-service",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(settings)
+    install_problem_handlers(app)
+    for router in (
+        organizations_router,
+        applications_router,
+        orphans_router,
+        webhooks_router,
+        health.router,
+    ):
+        app.include_router(router)
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Problem responses refer to one shared schema in the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            document = build()
+            components = document.setdefault("components", {})
+            schemas = components.setdefault("schemas", {})
+            schemas["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,1 @@
+"""Applications: one applicant in one cohort, their status, interview and history."""

@@ -1,0 +1,255 @@
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduling_service import pipeline
+from scheduling_service.applications.repository import ApplicationRepository, HistoryRepository
+from scheduling_service.applications.schemas import ApplicationCreate
+from scheduling_service.auth import Principal
+from scheduling_service.errors import InvalidInput, NotFound
+from scheduling_service.models import Application, HistoryCause, HistoryEntry, HistoryKind
+from scheduling_service.organizations.service import get_cohort, get_cohort_as_admin
+from scheduling_service.pipeline import BookingEvent, InterviewChange, Status
+
+
+@dataclass(frozen=True)
+class InterviewSlot:
+    booking_uid: str
+    start_time: datetime
+    end_time: datetime
+    meeting_url: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "booking_uid": self.booking_uid,
+            "start_time": self.start_time.isoformat(),
+            "end_time": self.end_time.isoformat(),
+            "meeting_url": self.meeting_url,
+        }
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why an application changed, as its history records it."""
+
+    kind: HistoryCause
+    actor: str
+    event_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplicationFilters:
+    status: list[Status] | None = None
+    stage: pipeline.Stage | None = None
+    pipeline_state: pipeline.PipelineState | None = None
+    text: str | None = None
+
+    def statuses(self) -> set[str] | None:
+        """The statuses every filter allows together; None when no filter narrows them."""
+        allowed: set[Status] | None = None
+        narrowing = [
+            set(self.status) if self.status else None,
+            set(pipeline.statuses_in_stage(self.stage)) if self.stage else None,
+            set(pipeline.statuses_in_pipeline_state(self.pipeline_state))
+            if self.pipeline_state
+            else None,
+        ]
+        for statuses in narrowing:
+            if statuses is not None:
+                allowed = statuses if allowed is None else allowed & statuses
+        return None if allowed is None else {s.value for s in allowed}
+
+
+def current_interview(application: Application) -> InterviewSlot | None:
+    if (
+        application.interview_booking_uid is None
+        or application.interview_start_time is None
+        or application.interview_end_time is None
+    ):
+        return None
+    return InterviewSlot(
+        application.interview_booking_uid,
+        application.interview_start_time,
+        application.interview_end_time,
+        application.interview_meeting_url,
+    )
+
+
+async def create_application(
+    session: AsyncSession, principal: Principal, cohort_id: uuid.UUID, data: ApplicationCreate
+) -> Application:
+    cohort = await get_cohort_as_admin(session, principal, cohort_id)
+    if data.status not in pipeline.CREATABLE:
+        raise InvalidInput(f"an application cannot be created as {data.status}; book instead")
+    application = Application(
+        cohort_id=cohort.id,
+        applicant_name=data.applicant_name,
+        contact_email=data.contact_email,
+        status=data.status.value,
+    )
+    await ApplicationRepository(session).add(application)
+    _record(
+        session,
+        application,
+        HistoryKind.STATUS,
+        Cause(HistoryCause.ADMIN, principal.subject),
+        from_status=None,
+        to_status=application.status,
+    )
+    return application
+
+
+async def list_applications(
+    session: AsyncSession,
+    principal: Principal,
+    cohort_id: uuid.UUID,
+    filters: ApplicationFilters,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Application], str | None]:
+    cohort = await get_cohort(session, principal, cohort_id)
+    return await ApplicationRepository(session).list(
+        cohort.id, statuses=filters.statuses(), text=filters.text, cursor=cursor, limit=limit
+    )
+
+
+async def get_application(
+    session: AsyncSession,
+    principal: Principal,
+    application_id: uuid.UUID,
+    *,
+    as_admin: bool = False,
+    for_update: bool = False,
+) -> Application:
+    application = await ApplicationRepository(session).get(application_id, for_update=for_update)
+    if application is None:
+        raise NotFound("application not found")
+    # The cohort check also applies the tenancy rule.
+    if as_admin:
+        await get_cohort_as_admin(session, principal, application.cohort_id)
+    else:
+        await get_cohort(session, principal, application.cohort_id)
+    return application
+
+
+async def move_status(
+    session: AsyncSession,
+    principal: Principal,
+    application_id: uuid.UUID,
+    requested: Status,
+    reason: str | None,
+) -> Application:
+    application = await get_application(
+        session, principal, application_id, as_admin=True, for_update=True
+    )
+    current = Status(application.status)
+    application.status = pipeline.manual_move(current, requested).value
+    _record(
+        session,
+        application,
+        HistoryKind.STATUS,
+        Cause(HistoryCause.ADMIN, principal.subject, reason=reason),
+        from_status=current.value,
+        to_status=application.status,
+    )
+    await ApplicationRepository(session).flush()
+    return application
+
+
+async def list_history(
+    session: AsyncSession,
+    principal: Principal,
+    application_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[HistoryEntry], str | None]:
+    application = await get_application(session, principal, application_id)
+    return await HistoryRepository(session).list(application.id, cursor, limit)
+
+
+_INTERVIEW_KIND = {
+    BookingEvent.CREATED: HistoryKind.INTERVIEW_SCHEDULED,
+    BookingEvent.RESCHEDULED: HistoryKind.INTERVIEW_RESCHEDULED,
+    BookingEvent.CANCELLED: HistoryKind.INTERVIEW_CANCELLED,
+}
+
+
+async def apply_booking(
+    session: AsyncSession,
+    application: Application,
+    event: BookingEvent,
+    slot: InterviewSlot,
+    cause: Cause,
+    *,
+    replaces_uid: str | None = None,
+    kind: HistoryKind | None = None,
+) -> bool:
+    """Apply a booking event to a locked application, as the state machine decides.
+
+    `slot` is the booking created, the new booking of a reschedule (`replaces_uid` names the
+    one it replaces) or the booking cancelled. Answers whether anything changed; a change is
+    written to the history.
+    """
+    concerned_uid = slot.booking_uid if event is BookingEvent.CANCELLED else replaces_uid
+    concerns_current = (
+        concerned_uid is not None and application.interview_booking_uid == concerned_uid
+    )
+    before = Status(application.status)
+    transition = pipeline.apply_booking(before, event, concerns_current_interview=concerns_current)
+    if transition.interview is InterviewChange.KEEP and transition.status is before:
+        return False
+    if transition.interview is InterviewChange.SAVE:
+        application.interview_booking_uid = slot.booking_uid
+        application.interview_start_time = slot.start_time
+        application.interview_end_time = slot.end_time
+        application.interview_meeting_url = slot.meeting_url
+    elif transition.interview is InterviewChange.CLEAR:
+        application.interview_booking_uid = None
+        application.interview_start_time = None
+        application.interview_end_time = None
+        application.interview_meeting_url = None
+    application.status = transition.status.value
+    status_changed = transition.status is not before
+    if kind is None:
+        scheduled_as = event if concerns_current else BookingEvent.CREATED
+        kind = _INTERVIEW_KIND[event if event is BookingEvent.CANCELLED else scheduled_as]
+    _record(
+        session,
+        application,
+        kind,
+        cause,
+        from_status=before.value if status_changed else None,
+        to_status=transition.status.value if status_changed else None,
+        interview=slot,
+    )
+    await ApplicationRepository(session).flush()
+    return True
+
+
+def _record(
+    session: AsyncSession,
+    application: Application,
+    kind: HistoryKind,
+    cause: Cause,
+    *,
+    from_status: str | None,
+    to_status: str | None,
+    interview: InterviewSlot | None = None,
+) -> None:
+    HistoryRepository(session).add(
+        HistoryEntry(
+            application_id=application.id,
+            kind=kind.value,
+            from_status=from_status,
+            to_status=to_status,
+            interview=interview.as_json() if interview else None,
+            cause=cause.kind.value,
+            event_id=cause.event_id,
+            actor=cause.actor,
+            reason=cause.reason,
+        )
+    )

@@ -1,0 +1,1 @@
+"""The Cal.com webhook protocol: signatures and the parsing of deliveries."""

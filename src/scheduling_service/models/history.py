@@ -1,0 +1,48 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from scheduling_service.models.base import Base, HasId, one_of
+
+
+class HistoryKind(StrEnum):
+    STATUS = "status"
+    INTERVIEW_SCHEDULED = "interview_scheduled"
+    INTERVIEW_RESCHEDULED = "interview_rescheduled"
+    INTERVIEW_CANCELLED = "interview_cancelled"
+    MATCH = "match"
+
+
+class HistoryCause(StrEnum):
+    WEBHOOK = "webhook"
+    MANUAL_MATCH = "manual_match"
+    DISMISSAL = "dismissal"
+    ADMIN = "admin"
+
+
+class HistoryEntry(HasId, Base):
+    __tablename__ = "history_entries"
+    __table_args__ = (
+        one_of("kind", HistoryKind, "kind"),
+        one_of("cause", HistoryCause, "cause"),
+        Index("ix_history_entries_application_id_at_id", "application_id", "at", "id"),
+    )
+
+    application_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE")
+    )
+    # clock_timestamp, not now(): entries written in one transaction keep their order.
+    at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
+    kind: Mapped[str]
+    from_status: Mapped[str | None]
+    to_status: Mapped[str | None]
+    interview: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    cause: Mapped[str]
+    event_id: Mapped[str | None]
+    actor: Mapped[str]
+    reason: Mapped[str | None]

@@ -1,0 +1,43 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from scheduling_service.models.base import Base, HasId, one_of
+
+
+class WebhookOutcome(StrEnum):
+    # Stored while the event's transaction applies it; never seen once it has committed.
+    PENDING = "pending"
+    MATCHED = "matched"
+    ORPHANED = "orphaned"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+
+
+class WebhookEvent(HasId, Base):
+    """One accepted Cal.com delivery: the event log."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("cohort_id", "event_id"),
+        one_of("outcome", WebhookOutcome, "outcome"),
+        Index("ix_webhook_events_cohort_id_received_at_id", "cohort_id", "received_at", "id"),
+    )
+
+    cohort_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    event_id: Mapped[str]
+    trigger: Mapped[str | None]
+    outcome: Mapped[str]
+    reason: Mapped[str | None]
+    raw_body: Mapped[bytes] = mapped_column(LargeBinary)
+    application_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("applications.id", ondelete="SET NULL")
+    )
+    orphaned_interview_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("orphaned_interviews.id", ondelete="SET NULL", use_alter=True)
+    )
+    received_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())

@@ -1,0 +1,1 @@
+"""Organizations and their cohorts, with the cohorts' Cal.com webhook secrets."""

@@ -1,0 +1,146 @@
+import uuid
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, status
+
+from scheduling_service import problems
+from scheduling_service.auth import PrincipalDep
+from scheduling_service.db import SessionDep
+from scheduling_service.models import Cohort
+from scheduling_service.organizations import service
+from scheduling_service.organizations.schemas import (
+    CohortCreate,
+    CohortCreated,
+    CohortOut,
+    OrganizationCreate,
+    OrganizationOut,
+    OrganizationUpdate,
+    SecretRotated,
+)
+from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from scheduling_service.schemas import Page
+
+router = APIRouter(prefix="/v1", tags=["organizations"])
+
+_AUTH = (problems.UNAUTHORIZED, problems.FORBIDDEN, problems.NOT_FOUND, problems.VALIDATION)
+
+
+def cohort_out(request: Request, cohort: Cohort) -> CohortOut:
+    return CohortOut(
+        id=cohort.id,
+        organization_id=cohort.organization_id,
+        name=cohort.name,
+        webhook_url=webhook_url(request, cohort.id),
+        created_at=cohort.created_at,
+        updated_at=cohort.updated_at,
+    )
+
+
+def webhook_url(request: Request, cohort_id: uuid.UUID) -> str:
+    base: str = request.app.state.settings.public_base_url
+    return f"{base.rstrip('/')}/webhooks/calcom/{cohort_id}"
+
+
+@router.post(
+    "/organizations",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="createOrganization",
+    summary="Create an organization (system admin)",
+    responses=problems.responses(*_AUTH),
+)
+async def create_organization(
+    data: OrganizationCreate, session: SessionDep, principal: PrincipalDep
+) -> OrganizationOut:
+    organization = await service.create_organization(session, principal, data)
+    return OrganizationOut.model_validate(organization)
+
+
+@router.get(
+    "/organizations/{org_id}",
+    operation_id="getOrganization",
+    summary="Read an organization",
+    responses=problems.responses(*_AUTH),
+)
+async def get_organization(
+    org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> OrganizationOut:
+    organization = await service.get_organization(session, principal, org_id)
+    return OrganizationOut.model_validate(organization)
+
+
+@router.patch(
+    "/organizations/{org_id}",
+    operation_id="updateOrganization",
+    summary="Change an organization's name or admin emails (org admin)",
+    responses=problems.responses(*_AUTH),
+)
+async def update_organization(
+    org_id: uuid.UUID, data: OrganizationUpdate, session: SessionDep, principal: PrincipalDep
+) -> OrganizationOut:
+    organization = await service.update_organization(session, principal, org_id, data)
+    return OrganizationOut.model_validate(organization)
+
+
+@router.post(
+    "/organizations/{org_id}/cohorts",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="createCohort",
+    summary="Create a cohort and its Cal.com webhook secret (system admin)",
+    responses=problems.responses(*_AUTH),
+)
+async def create_cohort(
+    org_id: uuid.UUID,
+    data: CohortCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> CohortCreated:
+    cohort = await service.create_cohort(session, principal, org_id, data.name)
+    out = cohort_out(request, cohort)
+    return CohortCreated(**out.model_dump(), webhook_secret=cohort.webhook_secret)
+
+
+@router.get(
+    "/organizations/{org_id}/cohorts",
+    operation_id="listCohorts",
+    summary="List an organization's cohorts",
+    responses=problems.responses(*_AUTH),
+)
+async def list_cohorts(
+    org_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Page[CohortOut]:
+    cohorts, next_cursor = await service.list_cohorts(session, principal, org_id, cursor, limit)
+    return Page(items=[cohort_out(request, c) for c in cohorts], next_cursor=next_cursor)
+
+
+@router.get(
+    "/cohorts/{cohort_id}",
+    operation_id="getCohort",
+    summary="Read a cohort (without its secret)",
+    responses=problems.responses(*_AUTH),
+)
+async def get_cohort(
+    cohort_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
+) -> CohortOut:
+    return cohort_out(request, await service.get_cohort(session, principal, cohort_id))
+
+
+@router.post(
+    "/cohorts/{cohort_id}/webhook-secret/rotate",
+    operation_id="rotateWebhookSecret",
+    summary="Issue a new webhook secret; the previous one stays valid for a grace period",
+    responses=problems.responses(*_AUTH),
+)
+async def rotate_webhook_secret(
+    cohort_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
+) -> SecretRotated:
+    grace = request.app.state.settings.webhook_secret_grace_hours
+    secret, expires_at = await service.rotate_webhook_secret(
+        session, principal, cohort_id, timedelta(hours=grace)
+    )
+    return SecretRotated(webhook_secret=secret, previous_secret_expires_at=expires_at)

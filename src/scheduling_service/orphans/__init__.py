@@ -1,0 +1,1 @@
+"""Orphaned interviews: bookings that matched no application, until an admin resolves them."""

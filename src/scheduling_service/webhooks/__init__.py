@@ -1,0 +1,1 @@
+"""The Cal.com webhook: verify, record, deduplicate, match and apply each delivery."""

@@ -1,0 +1,141 @@
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+
+from scheduling_service import problems
+from scheduling_service.auth import PrincipalDep
+from scheduling_service.db import SessionDep, SessionMakerDep
+from scheduling_service.errors import NotFound
+from scheduling_service.models import WebhookEvent, WebhookOutcome
+from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from scheduling_service.problems import ProblemError
+from scheduling_service.schemas import Page
+from scheduling_service.webhooks import service
+from scheduling_service.webhooks.schemas import WebhookAnswer, WebhookEventOut
+
+router = APIRouter(tags=["webhooks"])
+
+_ENVELOPE_EXAMPLE: dict[str, Any] = {
+    "triggerEvent": "BOOKING_CREATED",
+    "createdAt": "2026-05-04T09:12:45.123Z",
+    "payload": {
+        "uid": "kZ3rT9mPqW2xYb7NcV4dHs",
+        "startTime": "2026-05-12T14:00:00Z",
+        "endTime": "2026-05-12T14:30:00Z",
+        "attendees": [{"email": "jane.doe@example.com", "name": "Jane Doe"}],
+        "responses": {"email": {"value": "jane.doe@example.com"}},
+        "metadata": {"videoCallUrl": "https://app.cal.com/video/kZ3rT9mPqW2xYb7NcV4dHs"},
+    },
+}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ProblemError(problems.PAYLOAD_TOO_LARGE, f"the body is over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise ProblemError(problems.PAYLOAD_TOO_LARGE, f"the body is over {limit} bytes")
+    return bytes(body)
+
+
+@router.post(
+    "/webhooks/calcom/{cohort_id}",
+    operation_id="receiveCalcomWebhook",
+    summary="Receive a Cal.com webhook delivery for a cohort",
+    description=(
+        "Configure Cal.com with this URL and the cohort's webhook secret. The body is Cal.com's "
+        "default webhook envelope (version 2021-10-20); `X-Cal-Signature-256` is the lowercase "
+        "hex HMAC-SHA256 of the raw body keyed with the secret. Each event is applied once, "
+        "however often it is delivered."
+    ),
+    response_model_exclude_none=True,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["triggerEvent"],
+                        "properties": {
+                            "triggerEvent": {"type": "string"},
+                            "createdAt": {"type": "string"},
+                            "payload": {"type": "object"},
+                        },
+                    },
+                    "example": _ENVELOPE_EXAMPLE,
+                }
+            },
+        }
+    },
+    responses=problems.responses(
+        problems.MALFORMED_WEBHOOK,
+        problems.INVALID_SIGNATURE,
+        problems.NOT_FOUND,
+        problems.PAYLOAD_TOO_LARGE,
+        problems.INVALID_WEBHOOK,
+    ),
+)
+async def receive_calcom_webhook(
+    cohort_id: str,
+    request: Request,
+    sessionmaker: SessionMakerDep,
+    x_cal_signature_256: Annotated[
+        str | None, Header(description="Lowercase hex HMAC-SHA256 of the raw body.")
+    ] = None,
+) -> WebhookAnswer:
+    try:
+        cohort = uuid.UUID(cohort_id)
+    except ValueError:
+        raise NotFound("cohort not found") from None
+    body = await _read_body(request, request.app.state.settings.webhook_max_body_bytes)
+    result = await service.ingest(sessionmaker, cohort, body, x_cal_signature_256)
+    if result.rejection is not None:
+        kind = problems.MALFORMED_WEBHOOK if result.rejection.not_json else problems.INVALID_WEBHOOK
+        raise ProblemError(kind, result.rejection.reason)
+    return WebhookAnswer(
+        event_id=result.event_id,
+        outcome=result.outcome.outcome,
+        application_id=result.outcome.application_id,
+        orphaned_interview_id=result.outcome.orphaned_interview_id,
+    )
+
+
+def event_out(event: WebhookEvent) -> WebhookEventOut:
+    return WebhookEventOut(
+        id=event.id,
+        event_id=event.event_id,
+        trigger=event.trigger,
+        outcome=WebhookOutcome(event.outcome),
+        reason=event.reason,
+        application_id=event.application_id,
+        orphaned_interview_id=event.orphaned_interview_id,
+        received_at=event.received_at,
+        body=event.raw_body.decode("utf-8", errors="replace"),
+    )
+
+
+@router.get(
+    "/v1/cohorts/{cohort_id}/webhook-events",
+    operation_id="listWebhookEvents",
+    summary="The cohort's event log, newest first (org admin)",
+    responses=problems.responses(
+        problems.UNAUTHORIZED, problems.FORBIDDEN, problems.NOT_FOUND, problems.VALIDATION
+    ),
+)
+async def list_webhook_events(
+    cohort_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    outcome: WebhookOutcome | None = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> Page[WebhookEventOut]:
+    events, next_cursor = await service.list_events(
+        session, principal, cohort_id, outcome, cursor, limit
+    )
+    return Page(items=[event_out(e) for e in events], next_cursor=next_cursor)
