@@ -8,8 +8,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# The repository root holds alembic.ini and migrations/ (the Dockerfile keeps that layout).
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+def _project_root() -> Path:
+    """Where alembic.ini and migrations/ are: the source checkout (an editable install), else
+    the working directory (the container image keeps them in its WORKDIR)."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "alembic.ini").exists() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 
 
 def alembic_config(database_url: str) -> Config:

@@ -1,0 +1,915 @@
+"""Parsing Cal.com deliveries, against the real sample bodies in shared/calcom/."""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from scheduling_service.calcom.delivery import (
+    Delivery,
+    MalformedDelivery,
+    event_id_for,
+    parse_delivery,
+)
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "calcom"
+
+Document = dict[str, Any]
+
+
+def _raw(name: str) -> bytes:
+    return (SAMPLES / f"{name}.json").read_bytes()
+
+
+def _sample(name: str) -> Document:
+    document: Document = json.loads(_raw(name))
+    return document
+
+
+def _body(document: object) -> bytes:
+    # Cal.com sends JSON with no whitespace.
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _expected_event_id(trigger: str, uid: str, created_at: str) -> str:
+    return _sha256(f"{trigger}\n{uid}\n{created_at}".encode())
+
+
+def _created_with(mutate: Callable[[Document], None]) -> Delivery:
+    """The booking_created sample with its payload changed by `mutate`, parsed."""
+    document = _sample("booking_created")
+    mutate(document["payload"])
+    return parse_delivery(_body(document))
+
+
+def _booking_with(mutate: Callable[[Document], None]) -> Any:
+    booking = _created_with(mutate).booking
+    assert booking is not None
+    return booking
+
+
+def _refused(document: object) -> MalformedDelivery:
+    body = document if isinstance(document, bytes) else _body(document)
+    with pytest.raises(MalformedDelivery) as refused:
+        parse_delivery(body)
+    assert refused.value.reason
+    assert str(refused.value) == refused.value.reason
+    return refused.value
+
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+# --- the sample bodies -----------------------------------------------------------------------
+
+
+def test_samples_are_found_beside_the_repository() -> None:
+    names = {path.stem for path in SAMPLES.glob("*.json")}
+    assert {"booking_created", "booking_rescheduled", "booking_cancelled", "ping"} <= names
+
+
+def test_booking_created_sample_parses_into_its_booking() -> None:
+    delivery = parse_delivery(_raw("booking_created"))
+    assert delivery.trigger == "BOOKING_CREATED"
+    assert delivery.created_at == "2026-05-04T09:12:45.123Z"
+    assert delivery.event_id == _expected_event_id(
+        "BOOKING_CREATED", "kZ3rT9mPqW2xYb7NcV4dHs", "2026-05-04T09:12:45.123Z"
+    )
+    booking = delivery.booking
+    assert booking is not None
+    assert booking.uid == "kZ3rT9mPqW2xYb7NcV4dHs"
+    assert booking.reschedule_uid is None
+    assert booking.applicant_email == "jane.doe@example.com"
+    assert booking.applicant_name == "Jane Doe"
+    assert booking.time_zone == "America/New_York"
+    assert booking.attendee_emails == ("jane.doe@example.com",)
+    assert booking.start_time == _utc(2026, 5, 12, 14, 0)
+    assert booking.end_time == _utc(2026, 5, 12, 14, 30)
+    assert booking.start_time.utcoffset() == timedelta(0)
+    assert booking.end_time.utcoffset() == timedelta(0)
+    assert booking.meeting_url == "https://app.cal.com/video/kZ3rT9mPqW2xYb7NcV4dHs"
+    assert booking.application_id_hint is None
+    assert booking.seated is False
+
+
+def test_booking_rescheduled_sample_names_new_uid_and_the_original() -> None:
+    delivery = parse_delivery(_raw("booking_rescheduled"))
+    assert delivery.trigger == "BOOKING_RESCHEDULED"
+    assert delivery.event_id == _expected_event_id(
+        "BOOKING_RESCHEDULED", "P8wQe2LmX5vTn3RkY9cJaB", "2026-05-06T16:40:02.511Z"
+    )
+    booking = delivery.booking
+    assert booking is not None
+    assert booking.uid == "P8wQe2LmX5vTn3RkY9cJaB"
+    assert booking.reschedule_uid == "kZ3rT9mPqW2xYb7NcV4dHs"
+    assert booking.applicant_email == "jane.doe@example.com"
+    assert booking.applicant_name == "Jane Doe"
+    assert booking.time_zone == "America/New_York"
+    # The new time, not rescheduleStartTime/rescheduleEndTime (the original's).
+    assert booking.start_time == _utc(2026, 5, 14, 15, 0)
+    assert booking.end_time == _utc(2026, 5, 14, 15, 30)
+    assert booking.meeting_url == "https://app.cal.com/video/P8wQe2LmX5vTn3RkY9cJaB"
+    assert booking.seated is False
+
+
+def test_booking_cancelled_sample_parses_plus_zero_offset_and_has_no_meeting_link() -> None:
+    delivery = parse_delivery(_raw("booking_cancelled"))
+    assert delivery.trigger == "BOOKING_CANCELLED"
+    assert delivery.event_id == _expected_event_id(
+        "BOOKING_CANCELLED", "P8wQe2LmX5vTn3RkY9cJaB", "2026-05-08T08:03:19.004Z"
+    )
+    booking = delivery.booking
+    assert booking is not None
+    assert booking.uid == "P8wQe2LmX5vTn3RkY9cJaB"
+    assert booking.reschedule_uid is None
+    assert booking.applicant_email == "jane.doe@example.com"
+    assert booking.applicant_name == "Jane Doe"
+    assert booking.start_time == _utc(2026, 5, 14, 15, 0)
+    assert booking.end_time == _utc(2026, 5, 14, 15, 30)
+    assert booking.start_time.utcoffset() == timedelta(0)
+    # No metadata, no videoCallData and location "integrations:daily".
+    assert booking.meeting_url is None
+    assert booking.application_id_hint is None
+    assert booking.seated is False
+
+
+def test_ping_sample_has_no_booking_and_event_id_is_body_hash() -> None:
+    body = _raw("ping")
+    delivery = parse_delivery(body)
+    assert delivery.trigger == "PING"
+    assert delivery.booking is None
+    assert delivery.created_at == "2026-05-04T09:00:00.000Z"
+    assert delivery.event_id == _sha256(body)
+
+
+def test_parsing_is_independent_of_json_whitespace() -> None:
+    pretty = parse_delivery(_raw("booking_created"))
+    compact = parse_delivery(_body(_sample("booking_created")))
+    assert pretty.booking == compact.booking
+    assert pretty.event_id == compact.event_id
+
+
+# --- times -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected_start", "expected_end"),
+    [
+        pytest.param(
+            "2026-05-12T14:00:00Z",
+            "2026-05-12T14:30:00Z",
+            _utc(2026, 5, 12, 14, 0),
+            _utc(2026, 5, 12, 14, 30),
+            id="Z",
+        ),
+        pytest.param(
+            "2026-05-12T14:00:00+00:00",
+            "2026-05-12T14:30:00+00:00",
+            _utc(2026, 5, 12, 14, 0),
+            _utc(2026, 5, 12, 14, 30),
+            id="plus-zero",
+        ),
+        pytest.param(
+            "2026-05-12T14:00:00.000Z",
+            "2026-05-12T14:30:00.000Z",
+            _utc(2026, 5, 12, 14, 0),
+            _utc(2026, 5, 12, 14, 30),
+            id="milliseconds-Z",
+        ),
+        pytest.param(
+            "2026-05-12T16:00:00+02:00",
+            "2026-05-12T16:30:00+02:00",
+            _utc(2026, 5, 12, 14, 0),
+            _utc(2026, 5, 12, 14, 30),
+            id="plus-two-hours",
+        ),
+        pytest.param(
+            "2026-05-12T10:00:00-04:00",
+            "2026-05-12T10:30:00-04:00",
+            _utc(2026, 5, 12, 14, 0),
+            _utc(2026, 5, 12, 14, 30),
+            id="minus-four-hours",
+        ),
+        pytest.param(
+            "2026-05-13T01:00:00+11:00",
+            "2026-05-12T14:30:00Z",
+            _utc(2026, 5, 12, 14, 0),
+            _utc(2026, 5, 12, 14, 30),
+            id="offset-crossing-midnight",
+        ),
+    ],
+)
+def test_times_in_any_offset_are_converted_to_utc(
+    start: str, end: str, expected_start: datetime, expected_end: datetime
+) -> None:
+    def mutate(payload: Document) -> None:
+        payload["startTime"] = start
+        payload["endTime"] = end
+
+    booking = _booking_with(mutate)
+    assert booking.start_time == expected_start
+    assert booking.end_time == expected_end
+    assert booking.start_time.utcoffset() == timedelta(0)
+    assert booking.end_time.utcoffset() == timedelta(0)
+    assert (booking.start_time.hour, booking.end_time.hour) == (
+        expected_start.hour,
+        expected_end.hour,
+    )
+
+
+def test_start_equal_to_end_is_accepted() -> None:
+    def mutate(payload: Document) -> None:
+        payload["endTime"] = payload["startTime"]
+
+    booking = _booking_with(mutate)
+    assert booking.start_time == booking.end_time
+
+
+# --- meeting link ----------------------------------------------------------------------------
+
+
+def _set_link_fields(
+    payload: Document, *, metadata: object = None, video: object = None, location: object = None
+) -> None:
+    for key, value in (("metadata", metadata), ("videoCallData", video), ("location", location)):
+        if value is None:
+            payload.pop(key, None)
+        else:
+            payload[key] = value
+
+
+@pytest.mark.parametrize(
+    ("metadata", "video", "location", "expected"),
+    [
+        pytest.param(
+            {"videoCallUrl": "https://app.cal.com/video/a"},
+            {"url": "https://meetco.daily.co/b"},
+            "https://zoom.us/j/c",
+            "https://app.cal.com/video/a",
+            id="metadata-videoCallUrl-first",
+        ),
+        pytest.param(
+            {},
+            {"url": "https://meetco.daily.co/b"},
+            "https://zoom.us/j/c",
+            "https://meetco.daily.co/b",
+            id="videoCallData-when-no-videoCallUrl",
+        ),
+        pytest.param(
+            None,
+            {"url": "https://meetco.daily.co/b"},
+            "integrations:daily",
+            "https://meetco.daily.co/b",
+            id="videoCallData-when-no-metadata",
+        ),
+        pytest.param(
+            {"videoCallUrl": "integrations:daily"},
+            {"url": "https://meetco.daily.co/b"},
+            None,
+            "https://meetco.daily.co/b",
+            id="non-url-videoCallUrl-falls-through",
+        ),
+        pytest.param(
+            {"applicationId": "x"},
+            {"type": "daily_video"},
+            "https://zoom.us/j/c",
+            "https://zoom.us/j/c",
+            id="https-location-when-no-video-url",
+        ),
+        pytest.param(
+            None, None, "http://meet.example.org/room", "http://meet.example.org/room", id="http"
+        ),
+        pytest.param(
+            None, None, "  https://zoom.us/j/c  ", "https://zoom.us/j/c", id="location-trimmed"
+        ),
+        pytest.param(None, None, "integrations:daily", None, id="integrations-location-is-none"),
+        pytest.param(None, None, "12 High Street, London", None, id="address-location-is-none"),
+        pytest.param(None, None, "ftp://files.example.org/x", None, id="ftp-location-is-none"),
+        pytest.param(None, None, "", None, id="empty-location-is-none"),
+        pytest.param(None, None, None, None, id="nothing-is-none"),
+        pytest.param({"videoCallUrl": None}, {"url": None}, None, None, id="null-urls-are-none"),
+        pytest.param(
+            {"videoCallUrl": 5}, {"url": ["x"]}, None, None, id="non-string-urls-are-none"
+        ),
+    ],
+)
+def test_meeting_link_rule(
+    metadata: object, video: object, location: object, expected: str
+) -> None:
+    def mutate(payload: Document) -> None:
+        _set_link_fields(payload, metadata=metadata, video=video, location=location)
+
+    assert _booking_with(mutate).meeting_url == expected
+
+
+# --- applicant email, name, time zone --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("responses", "attendees", "expected"),
+    [
+        pytest.param(
+            {"email": {"label": "email", "value": "  Jane.Doe@Example.COM \t"}},
+            [{"email": "other@example.com"}],
+            "jane.doe@example.com",
+            id="responses-email-value-wins-trimmed-lowercased",
+        ),
+        pytest.param(
+            {"email": "  JANE@Example.org "},
+            [{"email": "other@example.com"}],
+            "jane@example.org",
+            id="responses-email-plain-string",
+        ),
+        pytest.param(
+            {"name": {"value": "Jane"}},
+            [{"email": " First@Example.ORG "}, {"email": "second@example.org"}],
+            "first@example.org",
+            id="first-attendee-when-no-responses-email",
+        ),
+        pytest.param(
+            None,
+            [{"email": "FIRST@example.org"}],
+            "first@example.org",
+            id="first-attendee-when-no-responses",
+        ),
+        pytest.param(
+            {"email": {"value": "   "}},
+            [{"email": "first@example.org"}],
+            "first@example.org",
+            id="first-attendee-when-responses-email-blank",
+        ),
+        pytest.param(
+            {"email": {"label": "email"}},
+            [{"email": "first@example.org"}],
+            "first@example.org",
+            id="first-attendee-when-responses-email-has-no-value",
+        ),
+        pytest.param(
+            {"email": {"value": 42}},
+            [{"email": "first@example.org"}],
+            "first@example.org",
+            id="first-attendee-when-responses-email-not-a-string",
+        ),
+        pytest.param(
+            {"email": {"value": "jane@example.org"}},
+            [],
+            "jane@example.org",
+            id="responses-email-without-attendees",
+        ),
+    ],
+)
+def test_applicant_email_rule(responses: object, attendees: object, expected: str) -> None:
+    def mutate(payload: Document) -> None:
+        payload["responses"] = responses
+        payload["attendees"] = attendees
+
+    assert _booking_with(mutate).applicant_email == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "attendee_name", "expected"),
+    [
+        pytest.param({"value": "Jane Doe"}, "Other", "Jane Doe", id="responses-name-value"),
+        pytest.param({"value": "  Jane Doe  "}, "Other", "Jane Doe", id="trimmed"),
+        pytest.param(
+            {"value": {"firstName": "Jane", "lastName": "Doe"}},
+            "Other",
+            "Jane Doe",
+            id="first-and-last-name",
+        ),
+        pytest.param(
+            {"value": {"firstName": " Jane ", "lastName": ""}}, "Other", "Jane", id="first-only"
+        ),
+        pytest.param({"value": {"lastName": "Doe"}}, "Other", "Doe", id="last-only"),
+        pytest.param("Jane Plain", "Other", "Jane Plain", id="plain-string"),
+        pytest.param(None, "Attendee Name", "Attendee Name", id="attendee-when-no-name"),
+        pytest.param({"value": ""}, "Attendee Name", "Attendee Name", id="attendee-when-blank"),
+        pytest.param(
+            {"value": {"firstName": "", "lastName": ""}},
+            "Attendee Name",
+            "Attendee Name",
+            id="attendee-when-empty-name-parts",
+        ),
+        pytest.param(None, None, None, id="none-when-nowhere"),
+    ],
+)
+def test_applicant_name_rule(name: object, attendee_name: str | None, expected: str | None) -> None:
+    def mutate(payload: Document) -> None:
+        responses: Document = {"email": {"value": "jane@example.org"}}
+        if name is not None:
+            responses["name"] = name
+        payload["responses"] = responses
+        payload["attendees"] = [{"email": "jane@example.org", "name": attendee_name}]
+
+    assert _booking_with(mutate).applicant_name == expected
+
+
+def test_time_zone_is_first_attendees_and_none_without_attendees() -> None:
+    def two_attendees(payload: Document) -> None:
+        payload["attendees"] = [
+            {"email": "a@example.org", "timeZone": "Asia/Tokyo"},
+            {"email": "b@example.org", "timeZone": "Europe/Paris"},
+        ]
+
+    def no_attendees(payload: Document) -> None:
+        payload["attendees"] = []
+
+    assert _booking_with(two_attendees).time_zone == "Asia/Tokyo"
+    booking = _booking_with(no_attendees)
+    assert booking.time_zone is None
+    assert booking.attendee_emails == ()
+
+
+def test_attendee_emails_are_normalised_in_order_and_skip_blank_ones() -> None:
+    def mutate(payload: Document) -> None:
+        payload["attendees"] = [
+            {"email": " Booker@Example.ORG "},
+            {"email": ""},
+            {"name": "No Email"},
+            {"email": "   "},
+            {"email": "GUEST@example.org"},
+        ]
+
+    assert _booking_with(mutate).attendee_emails == ("booker@example.org", "guest@example.org")
+
+
+# --- metadata.applicationId ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(
+            "8f14e45f-ceea-4e8a-9c3b-0a1b2c3d4e5f",
+            UUID("8f14e45f-ceea-4e8a-9c3b-0a1b2c3d4e5f"),
+            id="valid-uuid",
+        ),
+        pytest.param(
+            "8F14E45F-CEEA-4E8A-9C3B-0A1B2C3D4E5F",
+            UUID("8f14e45f-ceea-4e8a-9c3b-0a1b2c3d4e5f"),
+            id="upper-case-uuid",
+        ),
+        pytest.param("not-a-uuid", None, id="garbage"),
+        pytest.param("", None, id="empty"),
+        pytest.param("8f14e45f-ceea-4e8a-9c3b", None, id="truncated"),
+        pytest.param(12345, None, id="number"),
+        pytest.param(None, None, id="null"),
+        pytest.param(["8f14e45f-ceea-4e8a-9c3b-0a1b2c3d4e5f"], None, id="list"),
+    ],
+)
+def test_application_id_hint_is_a_uuid_or_none(value: object, expected: UUID | None) -> None:
+    def mutate(payload: Document) -> None:
+        payload["metadata"] = {"applicationId": value}
+
+    assert _booking_with(mutate).application_id_hint == expected
+
+
+def test_application_id_hint_is_none_without_metadata() -> None:
+    def mutate(payload: Document) -> None:
+        payload.pop("metadata")
+
+    assert _booking_with(mutate).application_id_hint is None
+
+
+# --- seated events ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seats", "expected"),
+    [pytest.param(None, False, id="null"), pytest.param(4, True, id="four-seats")],
+)
+def test_seated_flag_follows_seats_per_time_slot(seats: int | None, expected: bool) -> None:
+    def mutate(payload: Document) -> None:
+        payload["seatsPerTimeSlot"] = seats
+
+    assert _booking_with(mutate).seated is expected
+
+
+def test_seated_flag_is_false_when_seats_per_time_slot_is_absent() -> None:
+    def mutate(payload: Document) -> None:
+        payload.pop("seatsPerTimeSlot")
+
+    assert _booking_with(mutate).seated is False
+
+
+def test_seated_cancellation_names_only_the_attendee_who_left() -> None:
+    document = _sample("booking_cancelled")
+    document["payload"]["seatsPerTimeSlot"] = 5
+    document["payload"]["responses"] = {}
+    document["payload"]["attendees"] = [{"email": " Leaver@Example.org ", "name": "Leaver"}]
+    booking = parse_delivery(_body(document)).booking
+    assert booking is not None
+    assert booking.seated is True
+    assert booking.uid == "P8wQe2LmX5vTn3RkY9cJaB"
+    assert booking.applicant_email == "leaver@example.org"
+    assert booking.attendee_emails == ("leaver@example.org",)
+
+
+# --- event ID --------------------------------------------------------------------------------
+
+
+def test_event_id_is_sha256_of_trigger_uid_created_at_joined_by_newlines() -> None:
+    expected = _sha256(b"BOOKING_CREATED\nuid-1\n2026-05-04T09:12:45.123Z")
+    assert event_id_for(b"anything", "BOOKING_CREATED", "uid-1", "2026-05-04T09:12:45.123Z") == (
+        expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("trigger", "uid"),
+    [
+        pytest.param(None, "uid-1", id="no-trigger"),
+        pytest.param("PING", None, id="no-uid"),
+        pytest.param("BOOKING_CREATED", "", id="empty-uid"),
+        pytest.param("BOOKING_CREATED", 12345, id="numeric-uid"),
+        pytest.param("BOOKING_CREATED", ["uid"], id="list-uid"),
+    ],
+)
+def test_event_id_is_body_hash_without_trigger_or_string_uid(
+    trigger: str | None, uid: object
+) -> None:
+    body = b'{"triggerEvent":"PING"}'
+    assert event_id_for(body, trigger, uid, "2026-05-04T09:00:00Z") == _sha256(body)
+
+
+def test_event_id_without_created_at_uses_empty_created_at() -> None:
+    assert event_id_for(b"x", "BOOKING_CREATED", "uid-1", None) == _sha256(
+        b"BOOKING_CREATED\nuid-1\n"
+    )
+
+
+def test_event_id_is_lowercase_sha256_hex() -> None:
+    event_id = parse_delivery(_raw("booking_created")).event_id
+    assert len(event_id) == 64
+    assert event_id == event_id.lower()
+    int(event_id, 16)
+
+
+def test_same_booking_with_different_created_at_gets_different_event_id() -> None:
+    first = _sample("booking_created")
+    second = _sample("booking_created")
+    second["createdAt"] = "2026-05-04T09:12:45.999Z"
+    first_id = parse_delivery(_body(first)).event_id
+    second_id = parse_delivery(_body(second)).event_id
+    assert first_id != second_id
+    assert second_id == _expected_event_id(
+        "BOOKING_CREATED", "kZ3rT9mPqW2xYb7NcV4dHs", "2026-05-04T09:12:45.999Z"
+    )
+
+
+def test_same_delivery_with_different_body_bytes_gets_same_event_id() -> None:
+    document = _sample("booking_created")
+    compact = _body(document)
+    changed = dict(document, extra="field")
+    assert compact != _body(changed)
+    assert parse_delivery(compact).event_id == parse_delivery(_body(changed)).event_id
+
+
+def test_different_triggers_for_one_uid_get_different_event_ids() -> None:
+    created = _sample("booking_created")
+    cancelled = _sample("booking_created")
+    cancelled["triggerEvent"] = "BOOKING_CANCELLED"
+    assert parse_delivery(_body(created)).event_id != parse_delivery(_body(cancelled)).event_id
+
+
+def test_ping_bodies_that_differ_get_different_event_ids() -> None:
+    other = _sample("ping")
+    other["createdAt"] = "2026-05-04T09:00:01.000Z"
+    assert parse_delivery(_raw("ping")).event_id != parse_delivery(_body(other)).event_id
+
+
+# --- other triggers --------------------------------------------------------------------------
+
+
+def test_unknown_flat_trigger_parses_without_booking() -> None:
+    body = _body(
+        {"triggerEvent": "MEETING_ENDED", "createdAt": "2026-05-12T14:31:00Z", "bookingId": 1}
+    )
+    delivery = parse_delivery(body)
+    assert delivery.trigger == "MEETING_ENDED"
+    assert delivery.booking is None
+    assert delivery.created_at == "2026-05-12T14:31:00Z"
+    assert delivery.event_id == _sha256(body)
+
+
+def test_unknown_trigger_with_booking_payload_is_not_validated_as_a_booking() -> None:
+    # BOOKING_REQUESTED is not one of the three booking triggers: its payload is not checked.
+    document = {
+        "triggerEvent": "BOOKING_REQUESTED",
+        "createdAt": "2026-05-04T09:00:00Z",
+        "payload": {"uid": "req-1", "status": "PENDING"},
+    }
+    delivery = parse_delivery(_body(document))
+    assert delivery.trigger == "BOOKING_REQUESTED"
+    assert delivery.booking is None
+    assert delivery.event_id == _expected_event_id(
+        "BOOKING_REQUESTED", "req-1", "2026-05-04T09:00:00Z"
+    )
+
+
+def test_trigger_names_are_case_sensitive() -> None:
+    document = _sample("booking_created")
+    document["triggerEvent"] = "booking_created"
+    assert parse_delivery(_body(document)).booking is None
+
+
+# --- malformed deliveries --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"not json", id="text"),
+        pytest.param(b'{"triggerEvent": "BOOKING_CREATED"', id="truncated"),
+        pytest.param(b"\xff\xfe\x00garbage", id="invalid-utf8"),
+        pytest.param(b"triggerEvent=BOOKING_CREATED", id="form-encoded"),
+    ],
+)
+def test_body_that_is_not_json_is_malformed_and_not_json(body: bytes) -> None:
+    refused = _refused(body)
+    assert refused.not_json is True
+    assert refused.trigger is None
+    assert refused.event_id == _sha256(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[]", id="empty-array"),
+        pytest.param(b'[{"triggerEvent":"BOOKING_CREATED"}]', id="array-of-envelope"),
+        pytest.param(b"42", id="number"),
+        pytest.param(b'"BOOKING_CREATED"', id="string"),
+        pytest.param(b"null", id="null"),
+        pytest.param(b"true", id="boolean"),
+    ],
+)
+def test_json_that_is_not_an_object_is_malformed_and_not_json(body: bytes) -> None:
+    refused = _refused(body)
+    assert refused.not_json is True
+    assert refused.trigger is None
+    assert refused.event_id == _sha256(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" * 100_000, id="open-arrays"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="closed-arrays"),
+        pytest.param(b'{"a":' * 100_000, id="open-objects"),
+        pytest.param(
+            b'{"triggerEvent":"BOOKING_CREATED","payload":{"metadata":'
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}}",
+            id="deep-inside-payload",
+        ),
+    ],
+)
+def test_deeply_nested_json_is_malformed_never_recursion_error(body: bytes) -> None:
+    # pytest.raises(MalformedDelivery) lets RecursionError or any other exception fail the test.
+    refused = _refused(body)
+    assert refused.not_json is True
+    assert refused.event_id == _sha256(body)
+
+
+def test_missing_trigger_event_is_malformed() -> None:
+    document = _sample("booking_created")
+    del document["triggerEvent"]
+    refused = _refused(document)
+    assert refused.not_json is False
+    assert refused.trigger is None
+    assert "triggerEvent" in refused.reason
+    assert refused.event_id == _sha256(_body(document))
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [pytest.param(None, id="null"), pytest.param(7, id="number"), pytest.param("", id="empty")],
+)
+def test_trigger_event_that_is_not_a_name_is_malformed(trigger: object) -> None:
+    document = _sample("booking_created")
+    document["triggerEvent"] = trigger
+    refused = _refused(document)
+    assert refused.not_json is False
+    assert "triggerEvent" in refused.reason
+
+
+BOOKING_TRIGGER_NAMES = ["BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED"]
+
+
+@pytest.mark.parametrize("trigger", BOOKING_TRIGGER_NAMES)
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param("absent", id="absent"),
+        pytest.param(None, id="null"),
+        pytest.param([], id="array"),
+        pytest.param("text", id="string"),
+    ],
+)
+def test_booking_trigger_without_payload_object_is_malformed(trigger: str, payload: object) -> None:
+    document: Document = {"triggerEvent": trigger, "createdAt": "2026-05-04T09:00:00Z"}
+    if payload != "absent":
+        document["payload"] = payload
+    refused = _refused(document)
+    assert refused.not_json is False
+    assert refused.trigger == trigger
+    assert "payload" in refused.reason
+
+
+@pytest.mark.parametrize("trigger", BOOKING_TRIGGER_NAMES)
+@pytest.mark.parametrize("field", ["uid", "startTime", "endTime"])
+def test_booking_without_required_field_is_malformed(trigger: str, field: str) -> None:
+    document = _sample("booking_created")
+    document["triggerEvent"] = trigger
+    del document["payload"][field]
+    refused = _refused(document)
+    assert refused.not_json is False
+    assert refused.trigger == trigger
+    assert field in refused.reason
+
+
+def test_malformed_booking_keeps_the_event_id_of_its_trigger_uid_and_created_at() -> None:
+    document = _sample("booking_created")
+    del document["payload"]["startTime"]
+    refused = _refused(document)
+    assert refused.event_id == _expected_event_id(
+        "BOOKING_CREATED", "kZ3rT9mPqW2xYb7NcV4dHs", "2026-05-04T09:12:45.123Z"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("uid", "", id="empty-uid"),
+        pytest.param("uid", 98765, id="numeric-uid"),
+        pytest.param("uid", None, id="null-uid"),
+        pytest.param("startTime", None, id="null-start"),
+        pytest.param("startTime", "tomorrow at two", id="garbage-start"),
+        pytest.param("endTime", "2026-13-45T99:00:00Z", id="impossible-end"),
+        pytest.param("rescheduleUid", "", id="empty-reschedule-uid"),
+        pytest.param("attendees", "jane@example.org", id="attendees-not-a-list"),
+    ],
+)
+def test_booking_with_invalid_field_is_malformed(field: str, value: object) -> None:
+    document = _sample("booking_rescheduled")
+    document["payload"][field] = value
+    refused = _refused(document)
+    assert refused.trigger == "BOOKING_RESCHEDULED"
+    assert field in refused.reason
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        pytest.param("2026-05-12T14:00:00", "2026-05-12T14:30:00Z", id="naive-start"),
+        pytest.param("2026-05-12T14:00:00Z", "2026-05-12T14:30:00", id="naive-end"),
+        pytest.param("2026-05-12T14:00:00.000", "2026-05-12T14:30:00.000", id="naive-both"),
+        pytest.param("2026-05-12", "2026-05-12T14:30:00Z", id="date-only-start"),
+    ],
+)
+def test_times_without_offset_are_malformed(start: str, end: str) -> None:
+    def mutate(payload: Document) -> None:
+        payload["startTime"] = start
+        payload["endTime"] = end
+
+    with pytest.raises(MalformedDelivery) as refused:
+        _created_with(mutate)
+    assert refused.value.not_json is False
+    assert "Time" in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        pytest.param("2026-05-12T14:30:00Z", "2026-05-12T14:00:00Z", id="same-offset"),
+        # 15:00+02:00 is 13:00 UTC, before 14:00 UTC although "15" > "14".
+        pytest.param("2026-05-12T14:00:00Z", "2026-05-12T15:00:00+02:00", id="across-offsets"),
+    ],
+)
+def test_end_time_before_start_time_is_malformed(start: str, end: str) -> None:
+    def mutate(payload: Document) -> None:
+        payload["startTime"] = start
+        payload["endTime"] = end
+
+    with pytest.raises(MalformedDelivery) as refused:
+        _created_with(mutate)
+    assert "endTime" in refused.value.reason
+    assert refused.value.not_json is False
+
+
+@pytest.mark.parametrize(
+    ("responses", "attendees"),
+    [
+        pytest.param(None, [], id="no-responses-no-attendees"),
+        pytest.param({}, [], id="empty-responses-no-attendees"),
+        pytest.param({"email": {"value": "  "}}, [{"email": "   "}], id="blank-everywhere"),
+        pytest.param({"name": {"value": "Jane"}}, [{"name": "Jane"}], id="attendee-without-email"),
+        pytest.param(
+            None,
+            [{"name": "Booker"}, {"email": "guest@example.org"}],
+            id="only-a-guest-has-email",
+        ),
+    ],
+)
+def test_booking_without_applicant_email_is_malformed(responses: object, attendees: object) -> None:
+    def mutate(payload: Document) -> None:
+        payload["responses"] = responses
+        payload["attendees"] = attendees
+
+    with pytest.raises(MalformedDelivery) as refused:
+        _created_with(mutate)
+    assert "email" in refused.value.reason
+    assert refused.value.trigger == "BOOKING_CREATED"
+
+
+def test_applicant_email_longer_than_320_characters_is_malformed() -> None:
+    def mutate(payload: Document) -> None:
+        payload["responses"] = {"email": {"value": "a" * 310 + "@example.org"}}
+
+    with pytest.raises(MalformedDelivery) as refused:
+        _created_with(mutate)
+    assert "email" in refused.value.reason
+
+
+@pytest.mark.parametrize("field", ["uid", "rescheduleUid"])
+def test_uid_of_255_characters_is_accepted_and_256_is_malformed(field: str) -> None:
+    accepted = _sample("booking_rescheduled")
+    accepted["payload"][field] = "u" * 255
+    booking = parse_delivery(_body(accepted)).booking
+    assert booking is not None
+    assert (booking.uid if field == "uid" else booking.reschedule_uid) == "u" * 255
+
+    refused_document = _sample("booking_rescheduled")
+    refused_document["payload"][field] = "u" * 256
+    refused = _refused(refused_document)
+    assert field in refused.reason
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        pytest.param(("payload", "uid"), "abc\x00def", id="uid"),
+        pytest.param(("payload", "rescheduleUid"), "abc\x00", id="reschedule-uid"),
+        pytest.param(("payload", "location"), "https://x.org/\x00", id="location"),
+        pytest.param(("triggerEvent",), "BOOKING_CREATED\x00", id="trigger"),
+        pytest.param(("createdAt",), "2026-05-06T16:40:02.511Z\x00", id="created-at"),
+    ],
+)
+def test_nul_characters_are_malformed(path: tuple[str, ...], value: str) -> None:
+    document = _sample("booking_rescheduled")
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    refused = _refused(document)
+    assert refused.not_json is False
+    assert "NUL" in refused.reason
+
+
+def test_nul_in_trigger_event_is_not_reported_as_the_trigger() -> None:
+    document = _sample("booking_created")
+    document["triggerEvent"] = "BOOKING_CREATED\x00"
+    refused = _refused(document)
+    assert refused.trigger is None
+    assert refused.event_id == _sha256(_body(document))
+
+
+def test_nul_in_responses_email_falls_back_to_first_attendee() -> None:
+    def mutate(payload: Document) -> None:
+        payload["responses"] = {"email": {"value": "jane\x00@example.org"}}
+        payload["attendees"] = [{"email": "attendee@example.org"}]
+
+    assert _booking_with(mutate).applicant_email == "attendee@example.org"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: event_id_for encodes a lone surrogate with UTF-8 and raises UnicodeEncodeError",
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            b'{"triggerEvent":"BOOKING_CREATED","createdAt":"x","payload":{"uid":"\\ud800"}}',
+            id="uid",
+        ),
+        pytest.param(
+            b'{"triggerEvent":"BOOKING_CREATED","createdAt":"\\ud800","payload":{"uid":"a"}}',
+            id="created-at",
+        ),
+    ],
+)
+def test_lone_surrogate_escape_is_malformed_not_unicode_error(body: bytes) -> None:
+    _refused(body)
