@@ -29,7 +29,24 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     webhook_max_body_bytes: int = 1024 * 1024
     webhook_secret_grace_hours: int = Field(default=24, ge=0)
-    smtp_url: str | None = None
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://[user:password@]host[:port], smtps:// for TLS; unset logs alerts.",
+    )
+    alert_from: str = "scheduling-service <alerts@localhost>"
+    app_base_url: str | None = Field(
+        default=None,
+        description="The SPA's address, for links in alerts; PUBLIC_BASE_URL if unset.",
+    )
+    alert_limit_per_window: int = Field(default=5, ge=1)
+    alert_window_seconds: int = Field(default=600, ge=1)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_retry_base_seconds: float = Field(default=2.0, gt=0)
+    outbox_retry_max_seconds: float = Field(default=600.0, gt=0)
+    dispatcher_poll_seconds: float = Field(default=1.0, gt=0)
+    run_dispatcher: bool = Field(
+        default=True, description="Whether `serve` also sends the outbox (else run `worker`)."
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":

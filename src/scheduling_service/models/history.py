@@ -3,7 +3,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,6 +16,7 @@ class HistoryKind(StrEnum):
     INTERVIEW_RESCHEDULED = "interview_rescheduled"
     INTERVIEW_CANCELLED = "interview_cancelled"
     MATCH = "match"
+    DISMISSAL = "dismissal"
 
 
 class HistoryCause(StrEnum):
@@ -31,10 +32,23 @@ class HistoryEntry(HasId, Base):
         one_of("kind", HistoryKind, "kind"),
         one_of("cause", HistoryCause, "cause"),
         Index("ix_history_entries_application_id_at_id", "application_id", "at", "id"),
+        Index(
+            "ix_history_entries_orphaned_interview_id_at_id",
+            "orphaned_interview_id",
+            "at",
+            "id",
+        ),
+        CheckConstraint(
+            "application_id IS NOT NULL OR orphaned_interview_id IS NOT NULL", name="subject"
+        ),
     )
 
-    application_id: Mapped[uuid.UUID] = mapped_column(
+    # An entry is about an application, an orphaned interview (a dismissal), or both (a match).
+    application_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("applications.id", ondelete="CASCADE")
+    )
+    orphaned_interview_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("orphaned_interviews.id", ondelete="CASCADE")
     )
     # clock_timestamp, not now(): entries written in one transaction keep their order.
     at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
