@@ -6,8 +6,8 @@ from scheduling_service.models.base import Base
 from scheduling_service.models.booking import Booking, BookingState
 from scheduling_service.models.history import HistoryCause, HistoryEntry, HistoryKind
 from scheduling_service.models.organization import Cohort, Organization
-from scheduling_service.models.outbox import MessageKind, MessageState, OutboxMessage
 from scheduling_service.models.orphan import OrphanedInterview, OrphanState
+from scheduling_service.models.outbox import MessageKind, MessageState, OutboxMessage
 from scheduling_service.models.webhook_event import WebhookEvent, WebhookOutcome
 
 __all__ = [
