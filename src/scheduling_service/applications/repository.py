@@ -3,11 +3,12 @@ from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.errors import Conflict
-from scheduling_service.models import Application, HistoryEntry
+from scheduling_service.models import Application, ApplicationEmailAlias, HistoryEntry
 from scheduling_service.pagination import Keyset, split_page
 
 _UNIQUE_EMAIL = "uq_applications_cohort_id_contact_email"
@@ -52,14 +53,39 @@ class ApplicationRepository:
     async def find_by_email(
         self, cohort_id: uuid.UUID, email: str, *, for_update: bool = False
     ) -> Application | None:
-        query = select(Application).where(
-            Application.cohort_id == cohort_id,
-            func.lower(Application.contact_email) == email.strip().lower(),
+        """The application whose contact email, or else a remembered alias, is `email`."""
+        email = email.strip().lower()
+        by_contact = select(Application).where(
+            Application.cohort_id == cohort_id, func.lower(Application.contact_email) == email
         )
-        if for_update:
-            query = query.with_for_update().execution_options(populate_existing=True)
-        result: Application | None = await self.session.scalar(query)
-        return result
+        by_alias = (
+            select(Application)
+            .join(ApplicationEmailAlias, ApplicationEmailAlias.application_id == Application.id)
+            .where(
+                ApplicationEmailAlias.cohort_id == cohort_id, ApplicationEmailAlias.email == email
+            )
+        )
+        for query in (by_contact, by_alias):
+            if for_update:
+                query = query.with_for_update(of=Application).execution_options(
+                    populate_existing=True
+                )
+            found: Application | None = await self.session.scalar(query)
+            if found is not None:
+                return found
+        return None
+
+    async def remember_alias(
+        self, cohort_id: uuid.UUID, email: str, application_id: uuid.UUID
+    ) -> None:
+        """Remember `email` as the application's; an email already remembered keeps its owner."""
+        await self.session.execute(
+            insert(ApplicationEmailAlias)
+            .values(
+                id=uuid.uuid4(), cohort_id=cohort_id, email=email, application_id=application_id
+            )
+            .on_conflict_do_nothing(index_elements=["cohort_id", "email"])
+        )
 
     async def list(
         self,
@@ -95,6 +121,14 @@ class HistoryRepository:
 
     def add(self, entry: HistoryEntry) -> None:
         self.session.add(entry)
+
+    async def list_for_orphan(self, orphan_id: uuid.UUID) -> list[HistoryEntry]:
+        query = (
+            select(HistoryEntry)
+            .where(HistoryEntry.orphaned_interview_id == orphan_id)
+            .order_by(HistoryEntry.at, HistoryEntry.id)
+        )
+        return list((await self.session.scalars(query)).all())
 
     async def list(
         self, application_id: uuid.UUID, cursor: str | None, limit: int

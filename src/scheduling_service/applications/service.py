@@ -39,6 +39,7 @@ class Cause:
     actor: str
     event_id: str | None = None
     reason: str | None = None
+    orphaned_interview_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ async def create_application(
         status=data.status.value,
     )
     await ApplicationRepository(session).add(application)
-    _record(
+    record_history(
         session,
         application,
         HistoryKind.STATUS,
@@ -148,7 +149,7 @@ async def move_status(
     )
     current = Status(application.status)
     application.status = pipeline.manual_move(current, requested).value
-    _record(
+    record_history(
         session,
         application,
         HistoryKind.STATUS,
@@ -217,7 +218,7 @@ async def apply_booking(
     if kind is None:
         scheduled_as = event if concerns_current else BookingEvent.CREATED
         kind = _INTERVIEW_KIND[event if event is BookingEvent.CANCELLED else scheduled_as]
-    _record(
+    record_history(
         session,
         application,
         kind,
@@ -230,9 +231,9 @@ async def apply_booking(
     return True
 
 
-def _record(
+def record_history(
     session: AsyncSession,
-    application: Application,
+    application: Application | None,
     kind: HistoryKind,
     cause: Cause,
     *,
@@ -242,7 +243,8 @@ def _record(
 ) -> None:
     HistoryRepository(session).add(
         HistoryEntry(
-            application_id=application.id,
+            application_id=application.id if application else None,
+            orphaned_interview_id=cause.orphaned_interview_id,
             kind=kind.value,
             from_status=from_status,
             to_status=to_status,

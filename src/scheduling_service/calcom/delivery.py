@@ -17,12 +17,22 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+)
+
+from scheduling_service.schemas import is_storable
 
 MAX_UID_LENGTH = 255
 MAX_EMAIL_LENGTH = 320
 MAX_NAME_LENGTH = 500
 MAX_URL_LENGTH = 2048
+MAX_TRIGGER_LENGTH = 100
 
 
 class Trigger(StrEnum):
@@ -48,14 +58,24 @@ class MalformedDelivery(Exception):
         self.not_json = not_json
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refusing it here keeps it a client error.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+def _storable(value: str) -> str:
+    if not is_storable(value):
+        raise ValueError("must not contain NUL characters or lone surrogates")
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+def _iso_time(value: object) -> datetime:
+    # Parsed here, strictly: pydantic alone would take a number as a Unix timestamp.
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 time with an offset")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 time with an offset") from None
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
 
 
 class _Attendee(BaseModel):
@@ -66,21 +86,30 @@ class _Attendee(BaseModel):
 
 class _BookingPayload(BaseModel):
     uid: Annotated[Text, Field(min_length=1, max_length=MAX_UID_LENGTH)]
-    startTime: AwareDatetime
-    endTime: AwareDatetime
+    startTime: IsoTime
+    endTime: IsoTime
     attendees: list[_Attendee] = []
-    responses: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    videoCallData: dict[str, Any] | None = None
-    location: Text | None = None
+    # Read leniently: the booking does not need them, so an odd shape means "absent".
+    responses: Any = None
+    metadata: Any = None
+    videoCallData: Any = None
+    location: Any = None
     rescheduleUid: Annotated[Text, Field(min_length=1, max_length=MAX_UID_LENGTH)] | None = None
     seatsPerTimeSlot: int | None = None
 
 
 class _Envelope(BaseModel):
-    triggerEvent: Annotated[Text, Field(min_length=1, max_length=100)]
+    triggerEvent: Annotated[Text, Field(min_length=1, max_length=MAX_TRIGGER_LENGTH)]
     createdAt: Text | None = None
     payload: dict[str, Any] | None = None
+
+
+def _field(document: object, key: str) -> object:
+    return document.get(key) if isinstance(document, dict) else None
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and is_storable(value) else None
 
 
 @dataclass(frozen=True)
@@ -111,11 +140,10 @@ def normalize_email(value: str) -> str:
     return value.strip().lower()
 
 
-def event_id_for(body: bytes, trigger: str | None, uid: object, created_at: object) -> str:
-    if trigger is None or not isinstance(uid, str) or not uid:
+def event_id_for(body: bytes, trigger: str | None, uid: str | None, created_at: str | None) -> str:
+    if trigger is None or not uid:
         return hashlib.sha256(body).hexdigest()
-    created = created_at if isinstance(created_at, str) else ""
-    return hashlib.sha256(f"{trigger}\n{uid}\n{created}".encode()).hexdigest()
+    return hashlib.sha256(f"{trigger}\n{uid}\n{created_at or ''}".encode()).hexdigest()
 
 
 def parse_delivery(body: bytes) -> Delivery:
@@ -135,25 +163,22 @@ def parse_delivery(body: bytes) -> Delivery:
             trigger=None,
             not_json=True,
         )
-    raw_payload = document.get("payload")
-    raw_trigger = document.get("triggerEvent")
-    trigger = raw_trigger if isinstance(raw_trigger, str) and "\x00" not in raw_trigger else None
+    trigger = _text_or_none(document.get("triggerEvent"))
+    created_at = _text_or_none(document.get("createdAt"))
     event_id = event_id_for(
-        body,
-        trigger,
-        raw_payload.get("uid") if isinstance(raw_payload, dict) else None,
-        document.get("createdAt"),
+        body, trigger, _text_or_none(_field(document.get("payload"), "uid")), created_at
     )
 
     def malformed(reason: str) -> MalformedDelivery:
         return MalformedDelivery(reason, event_id=event_id, trigger=trigger, not_json=False)
 
+    if trigger and trigger not in BOOKING_TRIGGERS and len(trigger) <= MAX_TRIGGER_LENGTH:
+        # Triggers this service does not act on are logged as they come, whatever their shape.
+        return Delivery(trigger, event_id, created_at, None)
     try:
         envelope = _Envelope.model_validate(document)
     except ValidationError as error:
         raise malformed(_describe(error)) from None
-    if envelope.triggerEvent not in BOOKING_TRIGGERS:
-        return Delivery(envelope.triggerEvent, event_id, envelope.createdAt, None)
     if envelope.payload is None:
         raise malformed(f"{envelope.triggerEvent} needs a payload object")
     try:
@@ -186,14 +211,14 @@ def parse_delivery(body: bytes) -> Delivery:
 
 
 def _response_value(payload: _BookingPayload, key: str) -> object:
-    entry = (payload.responses or {}).get(key)
+    entry = _field(payload.responses, key)
     if isinstance(entry, dict):
         return entry.get("value")
     return entry
 
 
 def _clean_text(value: object, max_length: int) -> str | None:
-    if not isinstance(value, str) or "\x00" in value:
+    if not isinstance(value, str) or not is_storable(value):
         return None
     value = value.strip()
     return value[:max_length] if value else None
@@ -221,19 +246,19 @@ def _http_url(value: object) -> str | None:
     url = _clean_text(value, MAX_URL_LENGTH + 1)
     if url is None or len(url) > MAX_URL_LENGTH:
         return None
-    return url if url.startswith(("https://", "http://")) else None
+    return url if url.lower().startswith(("https://", "http://")) else None
 
 
 def _meeting_url(payload: _BookingPayload) -> str | None:
     return (
-        _http_url((payload.metadata or {}).get("videoCallUrl"))
-        or _http_url((payload.videoCallData or {}).get("url"))
+        _http_url(_field(payload.metadata, "videoCallUrl"))
+        or _http_url(_field(payload.videoCallData, "url"))
         or _http_url(payload.location)
     )
 
 
 def _application_id_hint(payload: _BookingPayload) -> UUID | None:
-    value = (payload.metadata or {}).get("applicationId")
+    value = _field(payload.metadata, "applicationId")
     if not isinstance(value, str):
         return None
     try:

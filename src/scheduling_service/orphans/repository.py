@@ -1,10 +1,12 @@
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
-from scheduling_service.models import OrphanedInterview, OrphanState
+from scheduling_service.models import Application, OrphanedInterview, OrphanState
+from scheduling_service.orphans.ranking import MIN_SIMILARITY, Signals
 from scheduling_service.pagination import Keyset, split_page
 
 
@@ -43,3 +45,42 @@ class OrphanRepository:
 
     async def flush(self) -> None:
         await self.session.flush()
+
+
+def _canonical_email(column: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[str]:
+    """The email with dots and any `+tag` removed from its local part, lower-cased."""
+    lowered = func.lower(column)
+    local = func.regexp_replace(func.split_part(lowered, "@", 1), r"\+.*$|\.", "", "g")
+    return local + "@" + func.split_part(lowered, "@", 2)
+
+
+class CandidateRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def signals(self, orphan: OrphanedInterview, limit: int) -> list[Signals]:
+        """Applications of the orphan's cohort that look like its booker, strongest first."""
+        email = orphan.applicant_email.lower()
+        name = (orphan.applicant_name or "").lower()
+        same_canonical = _canonical_email(Application.contact_email) == _canonical_email(
+            literal(email)
+        )
+        name_similarity = func.similarity(func.lower(Application.applicant_name), name)
+        email_similarity = func.similarity(func.lower(Application.contact_email), email)
+        query = (
+            select(Application.id, same_canonical, name_similarity, email_similarity)
+            .where(
+                Application.cohort_id == orphan.cohort_id,
+                or_(
+                    same_canonical,
+                    name_similarity >= MIN_SIMILARITY,
+                    email_similarity >= MIN_SIMILARITY,
+                ),
+            )
+            .order_by(
+                same_canonical.desc(), func.greatest(name_similarity, email_similarity).desc()
+            )
+            .limit(limit)
+        )
+        rows = (await self.session.execute(query)).all()
+        return [Signals(row[0], bool(row[1]), float(row[2]), float(row[3])) for row in rows]

@@ -1,13 +1,24 @@
 import uuid
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
 from scheduling_service import problems
+from scheduling_service.applications.views import application_out
 from scheduling_service.auth import PrincipalDep
 from scheduling_service.db import SessionDep
 from scheduling_service.models import OrphanState
 from scheduling_service.orphans import service
-from scheduling_service.orphans.schemas import OpenCount, OrphanedInterviewOut
+from scheduling_service.orphans.schemas import (
+    Candidate,
+    DismissRequest,
+    MatchRequest,
+    MatchResult,
+    OpenCount,
+    OrphanedInterviewDetail,
+    OrphanedInterviewOut,
+    OrphanHistoryEntry,
+)
 from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from scheduling_service.schemas import Page
 
@@ -48,3 +59,60 @@ async def count_open(
     cohort_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> OpenCount:
     return OpenCount(open=await service.count_open(session, principal, cohort_id))
+
+
+@router.get(
+    "/orphaned-interviews/{orphan_id}",
+    operation_id="getOrphanedInterview",
+    summary="One orphaned interview, with the applications most like its booker",
+    responses=problems.responses(*_AUTH),
+)
+async def get_orphan(
+    orphan_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> OrphanedInterviewDetail:
+    orphan, candidates, history = await service.get_orphan(session, principal, orphan_id)
+    now = datetime.now(UTC)
+    return OrphanedInterviewDetail(
+        **OrphanedInterviewOut.model_validate(orphan).model_dump(),
+        time_zone=orphan.time_zone,
+        candidates=[
+            Candidate(
+                application=application_out(application, now),
+                score=ranked.score,
+                reasons=list(ranked.reasons),
+            )
+            for ranked, application in candidates
+        ],
+        history=[OrphanHistoryEntry.model_validate(entry) for entry in history],
+    )
+
+
+@router.post(
+    "/orphaned-interviews/{orphan_id}/match",
+    operation_id="matchOrphanedInterview",
+    summary="Attach an open orphaned interview to an application of its cohort (org admin)",
+    responses=problems.responses(*_AUTH, problems.CONFLICT),
+)
+async def match_orphan(
+    orphan_id: uuid.UUID, data: MatchRequest, session: SessionDep, principal: PrincipalDep
+) -> MatchResult:
+    orphan, application = await service.match_orphan(
+        session, principal, orphan_id, data.application_id
+    )
+    return MatchResult(
+        orphaned_interview=OrphanedInterviewOut.model_validate(orphan),
+        application=application_out(application),
+    )
+
+
+@router.post(
+    "/orphaned-interviews/{orphan_id}/dismiss",
+    operation_id="dismissOrphanedInterview",
+    summary="Close an open orphaned interview that belongs to no applicant (org admin)",
+    responses=problems.responses(*_AUTH, problems.CONFLICT),
+)
+async def dismiss_orphan(
+    orphan_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, data: DismissRequest
+) -> OrphanedInterviewOut:
+    orphan = await service.dismiss_orphan(session, principal, orphan_id, data.reason)
+    return OrphanedInterviewOut.model_validate(orphan)

@@ -3,10 +3,32 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling_service.applications.repository import ApplicationRepository, HistoryRepository
+from scheduling_service.applications.service import (
+    Cause,
+    InterviewSlot,
+    apply_booking,
+    record_history,
+)
 from scheduling_service.auth import Principal
-from scheduling_service.models import Booking, OrphanedInterview, OrphanState
-from scheduling_service.organizations.service import get_cohort
-from scheduling_service.orphans.repository import OrphanRepository
+from scheduling_service.errors import Conflict, NotFound
+from scheduling_service.models import (
+    Application,
+    Booking,
+    HistoryCause,
+    HistoryEntry,
+    HistoryKind,
+    OrphanedInterview,
+    OrphanState,
+)
+from scheduling_service.organizations.service import get_cohort, get_cohort_as_admin
+from scheduling_service.orphans.ranking import MAX_CANDIDATES, Ranked, rank
+from scheduling_service.orphans.repository import CandidateRepository, OrphanRepository
+from scheduling_service.pipeline import BookingEvent
+from scheduling_service.webhooks.repository import BookingRepository
+
+# Enough rows for the ranking to reorder before it keeps the best MAX_CANDIDATES.
+_CANDIDATE_POOL = MAX_CANDIDATES * 5
 
 
 async def list_orphans(
@@ -51,6 +73,10 @@ async def open_orphan(
     return orphan
 
 
+async def lock_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> None:
+    await OrphanRepository(session).get(orphan_id, for_update=True)
+
+
 async def follow_reschedule(
     session: AsyncSession, orphan_id: uuid.UUID, booking: Booking
 ) -> OrphanedInterview:
@@ -85,3 +111,93 @@ async def cancel_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> bool:
     orphan.resolved_at = datetime.now(UTC)
     await repository.flush()
     return True
+
+
+async def get_orphan(
+    session: AsyncSession, principal: Principal, orphan_id: uuid.UUID
+) -> tuple[OrphanedInterview, list[tuple[Ranked, Application]], list[HistoryEntry]]:
+    """The orphan, its ranked candidates with their applications, and its history."""
+    orphan = await OrphanRepository(session).get(orphan_id)
+    if orphan is None:
+        raise NotFound("orphaned interview not found")
+    await get_cohort(session, principal, orphan.cohort_id)
+    ranked = rank(await CandidateRepository(session).signals(orphan, _CANDIDATE_POOL))
+    applications = ApplicationRepository(session)
+    candidates = []
+    for candidate in ranked:
+        application = await applications.get(candidate.application_id)
+        if application is not None:
+            candidates.append((candidate, application))
+    history = await HistoryRepository(session).list_for_orphan(orphan.id)
+    return orphan, candidates, history
+
+
+async def _lock_open_orphan(
+    session: AsyncSession, principal: Principal, orphan_id: uuid.UUID
+) -> OrphanedInterview:
+    orphan = await OrphanRepository(session).get(orphan_id, for_update=True)
+    if orphan is None:
+        raise NotFound("orphaned interview not found")
+    await get_cohort_as_admin(session, principal, orphan.cohort_id)
+    if orphan.state != OrphanState.OPEN.value:
+        raise Conflict(f"the orphaned interview is {orphan.state}, no longer open")
+    return orphan
+
+
+async def match_orphan(
+    session: AsyncSession, principal: Principal, orphan_id: uuid.UUID, application_id: uuid.UUID
+) -> tuple[OrphanedInterview, Application]:
+    """Attach an open orphan's booking to an application of its cohort, as a matched booking
+    created would have been; later events of that booking, and later bookings from the
+    orphan's email, then go to the application."""
+    # Lock order, as in the webhook: orphan, then application, then bookings.
+    orphan = await _lock_open_orphan(session, principal, orphan_id)
+    applications = ApplicationRepository(session)
+    application = await applications.get(application_id, for_update=True)
+    if application is None:
+        raise NotFound("application not found")
+    await get_cohort(session, principal, application.cohort_id)
+    if application.cohort_id != orphan.cohort_id:
+        raise Conflict("the application belongs to another cohort than the orphaned interview")
+    await BookingRepository(session).attach_orphan_bookings(orphan.id, application.id)
+    cause = Cause(HistoryCause.MANUAL_MATCH, principal.subject, orphaned_interview_id=orphan.id)
+    slot = InterviewSlot(orphan.booking_uid, orphan.start_time, orphan.end_time, orphan.meeting_url)
+    await apply_booking(
+        session, application, BookingEvent.CREATED, slot, cause, kind=HistoryKind.MATCH
+    )
+    _resolve(orphan, OrphanState.MATCHED, principal)
+    orphan.application_id = application.id
+    if orphan.applicant_email != application.contact_email.strip().lower():
+        await applications.remember_alias(orphan.cohort_id, orphan.applicant_email, application.id)
+    await OrphanRepository(session).flush()
+    return orphan, application
+
+
+async def dismiss_orphan(
+    session: AsyncSession, principal: Principal, orphan_id: uuid.UUID, reason: str | None
+) -> OrphanedInterview:
+    """Close an orphan that belongs to no applicant."""
+    orphan = await _lock_open_orphan(session, principal, orphan_id)
+    _resolve(orphan, OrphanState.DISMISSED, principal)
+    orphan.resolution_reason = reason
+    record_history(
+        session,
+        None,
+        HistoryKind.DISMISSAL,
+        Cause(
+            HistoryCause.DISMISSAL,
+            principal.subject,
+            reason=reason,
+            orphaned_interview_id=orphan.id,
+        ),
+        from_status=None,
+        to_status=None,
+    )
+    await OrphanRepository(session).flush()
+    return orphan
+
+
+def _resolve(orphan: OrphanedInterview, state: OrphanState, principal: Principal) -> None:
+    orphan.state = state.value
+    orphan.resolved_at = datetime.now(UTC)
+    orphan.resolved_by = principal.subject

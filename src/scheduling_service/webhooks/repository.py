@@ -133,6 +133,21 @@ class BookingRepository:
             query = query.where(Booking.applicant_email.in_(list(emails)))
         return list((await self.session.scalars(query.order_by(Booking.created_at))).all())
 
+    async def attach_orphan_bookings(self, orphan_id: uuid.UUID, application_id: uuid.UUID) -> None:
+        """Every booking of the orphan now belongs to the application."""
+        await self.session.execute(
+            update(Booking)
+            .where(Booking.orphaned_interview_id == orphan_id)
+            .values(application_id=application_id)
+            .execution_options(synchronize_session="fetch")
+        )
+
+    async def refresh(self, booking: Booking) -> Booking:
+        """Re-read the booking: another transaction may have attached it since it was read."""
+        fresh = await self.session.get(Booking, booking.id, populate_existing=True)
+        assert fresh is not None, "bookings are never deleted while their cohort exists"
+        return fresh
+
     async def lock(self, booking: Booking) -> Booking:
         """Take the row lock and re-read the booking: another event may have changed it."""
         locked = await self.session.get(

@@ -3,7 +3,8 @@
 Deduplication happens twice: the event ID is unique per cohort (a repeated delivery is a
 `duplicate`), and each booking (uid, applicant email) is stored once, so a second delivery of
 the same booking change finds it applied already. Concurrent copies meet at those unique
-indexes. Rows are locked in one order, application before booking, so events never deadlock.
+indexes. Rows are locked in one order, orphaned interview, application, then booking, so
+events and manual matches do not deadlock.
 """
 
 import uuid
@@ -158,6 +159,7 @@ class _BookingApplier:
                     state=BookingState.RESCHEDULED.value,
                 )
             return outcome
+        original = await self._settle(original)
         if original.application_id is None and original.orphaned_interview_id is None:
             # Only a cancellation that came first knows this uid: nothing to follow.
             return await self.created(booking, rescheduled_from=original)
@@ -205,6 +207,7 @@ class _BookingApplier:
         return (changed or outcomes)[0]
 
     async def _cancel(self, row: Booking) -> Outcome:
+        row = await self._settle(row)
         application = None
         if row.application_id is not None:
             application = await self._lock_application(row.application_id)
@@ -263,6 +266,14 @@ class _BookingApplier:
         return await self.applications.find_by_email(
             self.cohort_id, booking.applicant_email, for_update=True
         )
+
+    async def _settle(self, booking: Booking) -> Booking:
+        """Lock an orphan's booking's orphan first, then re-read the booking: an admin may have
+        matched the orphan meanwhile, and then the booking belongs to the application."""
+        if booking.application_id is None and booking.orphaned_interview_id is not None:
+            await orphans.lock_orphan(self.session, booking.orphaned_interview_id)
+            return await self.bookings.refresh(booking)
+        return booking
 
     async def _lock_application(self, application_id: uuid.UUID) -> Application:
         application = await self.applications.get(application_id, for_update=True)

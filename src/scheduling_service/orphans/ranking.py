@@ -1,0 +1,57 @@
+"""Ranking the applications that may belong to the booker of an orphaned interview.
+
+Signals, strongest first: the same email once dots and `+tags` are ignored in the local part
+(jane.doe+fall@x and janedoe@x), a similar name, a similar email (trigram similarity from
+PostgreSQL's pg_trgm, 0 to 1). The score is the strongest weighted signal, so one clear
+signal ranks above several faint ones.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+SAME_CANONICAL_EMAIL = 0.95
+NAME_WEIGHT = 0.85
+EMAIL_WEIGHT = 0.8
+# Below this a signal is noise: names and emails share a few trigrams by chance.
+MIN_SIMILARITY = 0.3
+MAX_CANDIDATES = 10
+
+
+@dataclass(frozen=True)
+class Signals:
+    application_id: uuid.UUID
+    same_canonical_email: bool
+    name_similarity: float
+    email_similarity: float
+
+
+@dataclass(frozen=True)
+class Ranked:
+    application_id: uuid.UUID
+    score: float
+    reasons: tuple[str, ...]
+
+
+def rank(signals: list[Signals]) -> list[Ranked]:
+    ranked = [r for r in (_score(s) for s in signals) if r.reasons]
+    ranked.sort(key=lambda r: (-r.score, str(r.application_id)))
+    return ranked[:MAX_CANDIDATES]
+
+
+def _score(signals: Signals) -> Ranked:
+    weighted: list[tuple[float, str]] = []
+    if signals.same_canonical_email:
+        weighted.append((SAME_CANONICAL_EMAIL, "same email ignoring dots and +tags"))
+    if signals.name_similarity >= MIN_SIMILARITY:
+        weighted.append(
+            (NAME_WEIGHT * signals.name_similarity, f"similar name ({signals.name_similarity:.2f})")
+        )
+    if signals.email_similarity >= MIN_SIMILARITY:
+        weighted.append(
+            (
+                EMAIL_WEIGHT * signals.email_similarity,
+                f"similar email ({signals.email_similarity:.2f})",
+            )
+        )
+    score = max((w for w, _ in weighted), default=0.0)
+    return Ranked(signals.application_id, round(score, 3), tuple(reason for _, reason in weighted))
