@@ -76,6 +76,18 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SessionMakerDep = Annotated[SessionMaker, Depends(get_sessionmaker)]
 
 
+def sqlstate_of(error: DBAPIError) -> str | None:
+    state: str | None = getattr(error.orig, "sqlstate", None)
+    return state
+
+
+def constraint_of(error: DBAPIError) -> str | None:
+    """The violated constraint's name; the asyncpg error behind SQLAlchemy's carries it."""
+    cause = getattr(error.orig, "__cause__", None)
+    name: str | None = getattr(cause, "constraint_name", None)
+    return name
+
+
 # Deadlock and serialization failures are resolved by running the whole transaction again.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
@@ -92,7 +104,7 @@ async def run_in_transaction(
             async with sessionmaker() as session, session.begin():
                 return await work(session)
         except DBAPIError as error:
-            sqlstate = getattr(error.orig, "sqlstate", None)
+            sqlstate = sqlstate_of(error)
             if sqlstate not in _RETRYABLE_SQLSTATES or attempt == attempts:
                 raise
             logger.warning("transaction retried after SQLSTATE %s", sqlstate)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduling_service import errors
+from scheduling_service.db import sqlstate_of
 from scheduling_service.pipeline import TransitionRefused
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, error: DBAPIError) -> JSONResponse:
-        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        sqlstate = sqlstate_of(error) or ""
         # Class 22 is "data exception": input PostgreSQL cannot store, so the client's fault.
         if sqlstate.startswith("22"):
             return problem_response(VALIDATION, "a value cannot be stored as given")

@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling_service.db import constraint_of
 from scheduling_service.errors import Conflict
 from scheduling_service.models import Application, ApplicationEmailAlias, HistoryEntry
 from scheduling_service.pagination import Keyset, split_page
@@ -28,7 +29,7 @@ class ApplicationRepository:
                 self.session.add(application)
                 await self.session.flush()
         except IntegrityError as error:
-            if getattr(error.orig, "constraint_name", None) == _UNIQUE_EMAIL:
+            if constraint_of(error) == _UNIQUE_EMAIL:
                 raise Conflict(
                     "an application with this contact email exists in the cohort"
                 ) from None
