@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, UniqueConstraint, func
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scheduling_service.models.base import Base, HasId, one_of
@@ -16,6 +16,8 @@ class WebhookOutcome(StrEnum):
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
     REJECTED = "rejected"
+    # Applying it raised; the delivery is kept and retried, or replayed by an admin.
+    FAILED = "failed"
 
 
 class WebhookEvent(HasId, Base):
@@ -26,6 +28,11 @@ class WebhookEvent(HasId, Base):
         UniqueConstraint("cohort_id", "event_id"),
         one_of("outcome", WebhookOutcome, "outcome"),
         Index("ix_webhook_events_cohort_id_received_at_id", "cohort_id", "received_at", "id"),
+        Index(
+            "ix_webhook_events_retry_due",
+            "next_attempt_at",
+            postgresql_where=text("outcome = 'failed' AND next_attempt_at IS NOT NULL"),
+        ),
     )
 
     cohort_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
@@ -41,3 +48,6 @@ class WebhookEvent(HasId, Base):
         ForeignKey("orphaned_interviews.id", ondelete="SET NULL", use_alter=True)
     )
     received_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # When a failed event is retried next; None once retries are exhausted (replay by hand).
+    next_attempt_at: Mapped[datetime | None]
