@@ -47,12 +47,15 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
         jwt_secret=JWT_SECRET,
         public_base_url="https://scheduling.test",
+        journal_dir=tmp_path / "journal",
+        # Tests drive recovery themselves, so background passes never race their assertions.
+        run_recovery=False,
     )
 
 

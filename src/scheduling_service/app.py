@@ -1,3 +1,4 @@
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,10 @@ from scheduling_service.db import create_engine, create_sessionmaker, resolve_da
 from scheduling_service.organizations.router import router as organizations_router
 from scheduling_service.orphans.router import router as orphans_router
 from scheduling_service.problems import Problem, install_problem_handlers
+from scheduling_service.webhooks.journal import Journal
+from scheduling_service.webhooks.recovery import Recovery
 from scheduling_service.webhooks.router import router as webhooks_router
+from scheduling_service.webhooks.service import Intake
 
 DESCRIPTION = """Interview scheduling for cohort-based application programs.
 
@@ -32,9 +36,20 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         engine = create_engine(database_url or resolve_database_url(settings), settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.intake = Intake(
+            app.state.sessionmaker,
+            settings,
+            Journal(settings.journal_dir, settings.journal_max_bytes),
+        )
+        stop = asyncio.Event()
+        background = []
+        if settings.run_recovery:
+            background.append(asyncio.create_task(Recovery(app.state.intake).run(stop)))
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.gather(*background)
             await engine.dispose()
 
     app = FastAPI(

@@ -29,6 +29,23 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     webhook_max_body_bytes: int = 1024 * 1024
     webhook_secret_grace_hours: int = Field(default=24, ge=0)
+    webhook_lock_timeout_ms: int = Field(
+        default=5000, ge=1, description="A webhook event waiting longer on a row lock fails."
+    )
+    webhook_retry_max_attempts: int = Field(default=10, ge=1)
+    webhook_retry_base_seconds: float = Field(default=2.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=300.0, gt=0)
+    journal_dir: Path = Field(
+        default=Path(".data/journal"),
+        description="Where deliveries wait, fsynced, while the database is unreachable.",
+    )
+    journal_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
+    run_recovery: bool = Field(
+        default=True, description="Whether `serve` drains the journal and retries failed events."
+    )
+    recovery_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the journal and failed events are retried."
+    )
     smtp_url: str | None = Field(
         default=None,
         description="smtp://[user:password@]host[:port], smtps:// for TLS; unset logs alerts.",

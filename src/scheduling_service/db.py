@@ -4,8 +4,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -86,6 +88,30 @@ def constraint_of(error: DBAPIError) -> str | None:
     cause = getattr(error.orig, "__cause__", None)
     name: str | None = getattr(cause, "constraint_name", None)
     return name
+
+
+# What asyncpg raises when the server is gone, refuses connections, or is restarting.
+_UNREACHABLE = (
+    OSError,
+    PoolTimeout,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+)
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether `error` means PostgreSQL cannot be reached now, rather than a refused statement."""
+    if isinstance(error, DBAPIError):
+        state = sqlstate_of(error) or ""
+        # Class 08: connection exceptions; 57P01-57P03: the server is shutting down or starting.
+        return (
+            error.connection_invalidated
+            or state.startswith("08")
+            or state in {"57P01", "57P02", "57P03"}
+            or isinstance(getattr(error.orig, "__cause__", None), _UNREACHABLE)
+        )
+    return isinstance(error, _UNREACHABLE)
 
 
 # Deadlock and serialization failures are resolved by running the whole transaction again.

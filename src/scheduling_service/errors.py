@@ -25,3 +25,7 @@ class InvalidInput(DomainError):
 
 class InvalidSignature(DomainError):
     """A webhook delivery not signed with the cohort's secret."""
+
+
+class Unavailable(DomainError):
+    """The service cannot take this now; the client may try again later."""

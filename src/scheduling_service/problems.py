@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduling_service import errors
-from scheduling_service.db import sqlstate_of
+from scheduling_service.db import is_database_unavailable, sqlstate_of
 from scheduling_service.pipeline import TransitionRefused
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ _DOMAIN: list[tuple[type[errors.DomainError], ProblemKind]] = [
     (errors.Forbidden, FORBIDDEN),
     (errors.InvalidInput, VALIDATION),
     (errors.InvalidSignature, INVALID_SIGNATURE),
+    (errors.Unavailable, UNAVAILABLE),
 ]
 
 
@@ -145,7 +146,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def _domain(_: Request, error: errors.DomainError) -> JSONResponse:
         kind = next(kind for cls, kind in _DOMAIN if isinstance(error, cls))
-        return problem_response(kind, error.detail)
+        headers = {"Retry-After": "5"} if kind is UNAVAILABLE else None
+        return problem_response(kind, error.detail, headers=headers)
 
     @app.exception_handler(TransitionRefused)
     async def _refused(_: Request, error: TransitionRefused) -> JSONResponse:
@@ -175,17 +177,23 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Class 22 is "data exception": input PostgreSQL cannot store, so the client's fault.
         if sqlstate.startswith("22"):
             return problem_response(VALIDATION, "a value cannot be stored as given")
-        if error.connection_invalidated or sqlstate.startswith("08") or sqlstate == "57P01":
-            return problem_response(
-                UNAVAILABLE, "the database is unreachable", headers={"Retry-After": "5"}
-            )
+        if is_database_unavailable(error):
+            return _database_unreachable()
         logger.exception("database error", exc_info=error)
         return problem_response(INTERNAL, "an unexpected error occurred")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        if is_database_unavailable(error):
+            return _database_unreachable()
         logger.exception("unhandled error", exc_info=error)
         return problem_response(INTERNAL, "an unexpected error occurred")
+
+
+def _database_unreachable() -> JSONResponse:
+    return problem_response(
+        UNAVAILABLE, "the database is unreachable", headers={"Retry-After": "5"}
+    )
 
 
 def _describe(item: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -174,3 +175,45 @@ async def create_orphan(
     assert answer["outcome"] == "orphaned", answer
     orphan_id: str = answer["orphaned_interview_id"]
     return orphan_id
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An organization with one cohort, one application and one open orphaned interview."""
+
+    org: dict[str, Any]
+    cohort: dict[str, Any]
+    application: dict[str, Any]
+    orphan_id: str
+    event_id: str
+    """The event-log entry of the booking that made the orphan."""
+
+    @property
+    def org_id(self) -> str:
+        org_id: str = self.org["id"]
+        return org_id
+
+    def ids(self) -> dict[str, str]:
+        """The values for `{org}`, `{cohort}`, `{application}` and `{orphan}` in a path."""
+        return {
+            "org": self.org_id,
+            "cohort": self.cohort["id"],
+            "application": self.application["id"],
+            "orphan": self.orphan_id,
+            "event": self.event_id,
+        }
+
+
+async def create_tenant(client: AsyncClient, tokens: Tokens, name: str) -> Tenant:
+    slug = name.lower()
+    org = await create_org(client, tokens, name=name, admin_emails=[f"admin@{slug}.example.org"])
+    cohort = await create_cohort(client, tokens, org["id"], f"{name} cohort")
+    application = await create_application(
+        client, tokens, cohort, name=f"{name} Applicant", email=f"applicant@{slug}.example.org"
+    )
+    orphan_id = await create_orphan(client, cohort, email=f"walk-in@{slug}.example.org")
+    events = await client.get(
+        f"/v1/cohorts/{cohort['id']}/webhook-events", headers=tokens("admin", org["id"])
+    )
+    [event] = events.json()["items"]
+    return Tenant(org, cohort, application, orphan_id, event["id"])

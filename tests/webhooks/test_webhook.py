@@ -592,34 +592,3 @@ async def test_previous_secret_is_accepted_only_during_the_grace_period(
     expired = await deliver(client, cohort, booking(uid="c"))
 
     assert (old.status_code, new.status_code, expired.status_code) == (200, 200, 401)
-
-
-async def test_failed_effect_stores_nothing_of_the_event(
-    app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
-) -> None:
-    application = await create_application(client, tokens, cohort)
-    async with app.state.sessionmaker.begin() as session:
-        await session.execute(
-            text(
-                "CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'injected'; END $$"
-            )
-        )
-        await session.execute(
-            text(
-                "CREATE TRIGGER fail BEFORE INSERT ON history_entries"
-                " FOR EACH ROW EXECUTE FUNCTION fail()"
-            )
-        )
-    try:
-        response = await deliver(client, cohort, sample("booking_created"))
-    finally:
-        async with app.state.sessionmaker.begin() as session:
-            await session.execute(text("DROP TRIGGER fail ON history_entries"))
-            await session.execute(text("DROP FUNCTION fail()"))
-
-    assert response.status_code == 500
-    assert response.headers["content-type"] == "application/problem+json"
-    unchanged = await get_application(client, tokens, application)
-    assert (unchanged["status"], unchanged["interview"]) == ("waiting_first_round", None)
-    assert await events(client, tokens, cohort) == []

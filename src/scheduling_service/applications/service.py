@@ -130,10 +130,8 @@ async def get_application(
     if application is None:
         raise NotFound("application not found")
     # The cohort check also applies the tenancy rule.
-    if as_admin:
-        await get_cohort_as_admin(session, principal, application.cohort_id)
-    else:
-        await get_cohort(session, principal, application.cohort_id)
+    check = get_cohort_as_admin if as_admin else get_cohort
+    await check(session, principal, application.cohort_id, "application")
     return application
 
 

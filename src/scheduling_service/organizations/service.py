@@ -72,19 +72,26 @@ async def list_cohorts(
     return await CohortRepository(session).list_for_organization(organization.id, cursor, limit)
 
 
-async def get_cohort(session: AsyncSession, principal: Principal, cohort_id: uuid.UUID) -> Cohort:
+async def get_cohort(
+    session: AsyncSession, principal: Principal, cohort_id: uuid.UUID, what: str = "cohort"
+) -> Cohort:
+    """The cohort, if the principal belongs to its organization.
+
+    `what` names the resource asked for (an application of the cohort, say), so that one of
+    another organization answers exactly as a missing one would.
+    """
     cohort = await CohortRepository(session).get(cohort_id)
     if cohort is None:
-        raise NotFound("cohort not found")
-    principal.ensure_member_of(cohort.organization_id, "cohort")
+        raise NotFound(f"{what} not found")
+    principal.ensure_member_of(cohort.organization_id, what)
     return cohort
 
 
 async def get_cohort_as_admin(
-    session: AsyncSession, principal: Principal, cohort_id: uuid.UUID
+    session: AsyncSession, principal: Principal, cohort_id: uuid.UUID, what: str = "cohort"
 ) -> Cohort:
-    cohort = await get_cohort(session, principal, cohort_id)
-    principal.ensure_admin_of(cohort.organization_id, "cohort")
+    cohort = await get_cohort(session, principal, cohort_id, what)
+    principal.ensure_admin_of(cohort.organization_id, what)
     return cohort
 
 

@@ -120,7 +120,7 @@ async def get_orphan(
     orphan = await OrphanRepository(session).get(orphan_id)
     if orphan is None:
         raise NotFound("orphaned interview not found")
-    await get_cohort(session, principal, orphan.cohort_id)
+    await get_cohort(session, principal, orphan.cohort_id, "orphaned interview")
     ranked = rank(await CandidateRepository(session).signals(orphan, _CANDIDATE_POOL))
     applications = ApplicationRepository(session)
     candidates = []
@@ -138,7 +138,7 @@ async def _lock_open_orphan(
     orphan = await OrphanRepository(session).get(orphan_id, for_update=True)
     if orphan is None:
         raise NotFound("orphaned interview not found")
-    await get_cohort_as_admin(session, principal, orphan.cohort_id)
+    await get_cohort_as_admin(session, principal, orphan.cohort_id, "orphaned interview")
     if orphan.state != OrphanState.OPEN.value:
         raise Conflict(f"the orphaned interview is {orphan.state}, no longer open")
     return orphan
@@ -156,7 +156,7 @@ async def match_orphan(
     application = await applications.get(application_id, for_update=True)
     if application is None:
         raise NotFound("application not found")
-    await get_cohort(session, principal, application.cohort_id)
+    await get_cohort(session, principal, application.cohort_id, "application")
     if application.cohort_id != orphan.cohort_id:
         raise Conflict("the application belongs to another cohort than the orphaned interview")
     await BookingRepository(session).attach_orphan_bookings(orphan.id, application.id)

@@ -3,7 +3,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,8 @@ class WebhookEventRepository:
         raw_body: bytes,
         outcome: WebhookOutcome,
         reason: str | None = None,
+        attempts: int = 0,
+        next_attempt_at: datetime | None = None,
     ) -> uuid.UUID | None:
         """Store the event; None when the cohort has it already.
 
@@ -40,6 +42,8 @@ class WebhookEventRepository:
                 raw_body=raw_body,
                 outcome=outcome.value,
                 reason=reason,
+                attempts=attempts,
+                next_attempt_at=next_attempt_at,
             )
             .on_conflict_do_nothing(index_elements=["cohort_id", "event_id"])
             .returning(WebhookEvent.id)
@@ -62,8 +66,31 @@ class WebhookEventRepository:
                 outcome=outcome.value,
                 application_id=application_id,
                 orphaned_interview_id=orphaned_interview_id,
+                reason=None,
+                next_attempt_at=None,
             )
+            .execution_options(synchronize_session=False)
         )
+
+    async def get(self, row_id: uuid.UUID, *, for_update: bool = False) -> WebhookEvent | None:
+        return await self.session.get(
+            WebhookEvent, row_id, with_for_update=for_update, populate_existing=True
+        )
+
+    async def claim_due_failure(self) -> WebhookEvent | None:
+        """Lock one failed event due for a retry that no other process is retrying."""
+        query = (
+            select(WebhookEvent)
+            .where(
+                WebhookEvent.outcome == WebhookOutcome.FAILED.value,
+                WebhookEvent.next_attempt_at <= func.now(),
+            )
+            .order_by(WebhookEvent.next_attempt_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        event: WebhookEvent | None = await self.session.scalar(query)
+        return event
 
     async def list(
         self,

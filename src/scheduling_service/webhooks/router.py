@@ -1,18 +1,18 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response, status
 
 from scheduling_service import problems
 from scheduling_service.auth import PrincipalDep
-from scheduling_service.db import SessionDep, SessionMakerDep
+from scheduling_service.db import SessionDep
 from scheduling_service.errors import NotFound
 from scheduling_service.models import WebhookEvent, WebhookOutcome
 from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from scheduling_service.problems import ProblemError
 from scheduling_service.schemas import Page
 from scheduling_service.webhooks import service
-from scheduling_service.webhooks.schemas import WebhookAnswer, WebhookEventOut
+from scheduling_service.webhooks.schemas import DeliveryOutcome, WebhookAnswer, WebhookEventOut
 
 router = APIRouter(tags=["webhooks"])
 
@@ -72,18 +72,26 @@ async def _read_body(request: Request, limit: int) -> bytes:
             },
         }
     },
-    responses=problems.responses(
-        problems.MALFORMED_WEBHOOK,
-        problems.INVALID_SIGNATURE,
-        problems.NOT_FOUND,
-        problems.PAYLOAD_TOO_LARGE,
-        problems.INVALID_WEBHOOK,
-    ),
+    responses={
+        202: {
+            "model": WebhookAnswer,
+            "description": "Kept, to be applied later: the database was unreachable (`queued`) "
+            "or applying it failed (`failed`, retried with backoff).",
+        },
+        **problems.responses(
+            problems.MALFORMED_WEBHOOK,
+            problems.INVALID_SIGNATURE,
+            problems.NOT_FOUND,
+            problems.PAYLOAD_TOO_LARGE,
+            problems.INVALID_WEBHOOK,
+            problems.UNAVAILABLE,
+        ),
+    },
 )
 async def receive_calcom_webhook(
     cohort_id: str,
     request: Request,
-    sessionmaker: SessionMakerDep,
+    response: Response,
     x_cal_signature_256: Annotated[
         str | None, Header(description="Lowercase hex HMAC-SHA256 of the raw body.")
     ] = None,
@@ -93,13 +101,18 @@ async def receive_calcom_webhook(
     except ValueError:
         raise NotFound("cohort not found") from None
     body = await _read_body(request, request.app.state.settings.webhook_max_body_bytes)
-    result = await service.ingest(sessionmaker, cohort, body, x_cal_signature_256)
+    result = await service.ingest(request.app.state.intake, cohort, body, x_cal_signature_256)
     if result.rejection is not None:
         kind = problems.MALFORMED_WEBHOOK if result.rejection.not_json else problems.INVALID_WEBHOOK
         raise ProblemError(kind, result.rejection.reason)
+    if result.queued or result.outcome.outcome is WebhookOutcome.FAILED:
+        # Kept, and applied later: still a success for Cal.com, which never retries.
+        response.status_code = status.HTTP_202_ACCEPTED
     return WebhookAnswer(
         event_id=result.event_id,
-        outcome=result.outcome.outcome,
+        outcome=DeliveryOutcome.QUEUED
+        if result.queued
+        else DeliveryOutcome(result.outcome.outcome),
         application_id=result.outcome.application_id,
         orphaned_interview_id=result.outcome.orphaned_interview_id,
     )
@@ -115,6 +128,8 @@ def event_out(event: WebhookEvent) -> WebhookEventOut:
         application_id=event.application_id,
         orphaned_interview_id=event.orphaned_interview_id,
         received_at=event.received_at,
+        attempts=event.attempts,
+        next_attempt_at=event.next_attempt_at,
         body=event.raw_body.decode("utf-8", errors="replace"),
     )
 
@@ -139,3 +154,20 @@ async def list_webhook_events(
         session, principal, cohort_id, outcome, cursor, limit
     )
     return Page(items=[event_out(e) for e in events], next_cursor=next_cursor)
+
+
+@router.post(
+    "/v1/webhook-events/{webhook_event_id}/replay",
+    operation_id="replayWebhookEvent",
+    summary="Apply a failed event again (org admin); any other event is answered unchanged",
+    responses=problems.responses(
+        problems.UNAUTHORIZED, problems.FORBIDDEN, problems.NOT_FOUND, problems.VALIDATION
+    ),
+)
+async def replay_webhook_event(
+    webhook_event_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
+) -> WebhookEventOut:
+    event = await service.replay_event(
+        session, principal, request.app.state.settings, webhook_event_id
+    )
+    return event_out(event)

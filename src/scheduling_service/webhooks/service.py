@@ -1,47 +1,43 @@
-"""Ingesting a Cal.com delivery: one transaction records the event and applies its effects.
+"""Ingesting Cal.com deliveries without ever losing one.
 
-Deduplication happens twice: the event ID is unique per cohort (a repeated delivery is a
-`duplicate`), and each booking (uid, applicant email) is stored once, so a second delivery of
-the same booking change finds it applied already. Concurrent copies meet at those unique
-indexes. Rows are locked in one order, orphaned interview, application, then booking, so
-events and manual matches do not deadlock.
+Each delivery is verified, recorded and applied in one transaction (see `applier.py`). Cal.com
+never retries, so nothing authentic is dropped: a delivery whose effects fail is kept as a
+`failed` event and retried with backoff (or replayed by an admin); one that arrives while the
+database is unreachable is appended to the local journal and applied when it is back.
 """
 
+import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service.applications.repository import ApplicationRepository
-from scheduling_service.applications.service import Cause, InterviewSlot, apply_booking
 from scheduling_service.auth import Principal
 from scheduling_service.calcom import delivery as calcom
 from scheduling_service.calcom.signature import signature_matches
-from scheduling_service.db import SessionMaker, run_in_transaction
-from scheduling_service.errors import InvalidSignature, NotFound
-from scheduling_service.models import (
-    Application,
-    Booking,
-    BookingState,
-    HistoryCause,
-    WebhookEvent,
-    WebhookOutcome,
-)
+from scheduling_service.config import Settings
+from scheduling_service.db import SessionMaker, is_database_unavailable, run_in_transaction
+from scheduling_service.errors import DomainError, InvalidSignature, NotFound, Unavailable
+from scheduling_service.models import Cohort, WebhookEvent, WebhookOutcome
 from scheduling_service.organizations.repository import CohortRepository
 from scheduling_service.organizations.service import accepted_secrets, get_cohort_as_admin
-from scheduling_service.orphans import service as orphans
-from scheduling_service.pipeline import BookingEvent
-from scheduling_service.webhooks.repository import BookingRepository, WebhookEventRepository
+from scheduling_service.webhooks.applier import BookingApplier, Outcome
+from scheduling_service.webhooks.journal import Journal, JournalEntry, JournalFull
+from scheduling_service.webhooks.repository import WebhookEventRepository
 
-CALCOM_ACTOR = "calcom"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Outcome:
-    outcome: WebhookOutcome
-    application_id: uuid.UUID | None = None
-    orphaned_interview_id: uuid.UUID | None = None
+class Intake:
+    """Where deliveries go: the database, and the journal for when it is unreachable (None
+    while the journal itself is being drained)."""
+
+    sessionmaker: SessionMaker
+    settings: Settings
+    journal: Journal | None
 
 
 @dataclass(frozen=True)
@@ -50,25 +46,56 @@ class IngestResult:
     outcome: Outcome
     rejection: calcom.MalformedDelivery | None = None
     """Set when an authentic delivery was refused; it is in the event log as `rejected`."""
+    queued: bool = False
+    """The database was unreachable: the delivery is in the journal, to be applied later."""
 
 
 async def ingest(
-    sessionmaker: SessionMaker, cohort_id: uuid.UUID, body: bytes, signature: str | None
+    intake: Intake, cohort_id: uuid.UUID, body: bytes, signature: str | None
 ) -> IngestResult:
-    async def work(session: AsyncSession) -> IngestResult:
-        return await _ingest(session, cohort_id, body, signature)
+    async def apply(session: AsyncSession) -> IngestResult:
+        return await _ingest(session, intake.settings, cohort_id, body, signature)
 
-    return await run_in_transaction(sessionmaker, work)
+    try:
+        return await run_in_transaction(intake.sessionmaker, apply)
+    except DomainError:
+        raise
+    except Exception as error:
+        if is_database_unavailable(error):
+            return await _queue(intake, cohort_id, body, signature, error)
+        failure = error
+    logger.error("applying a delivery failed; it is kept to be retried", exc_info=failure)
+
+    async def keep(session: AsyncSession) -> IngestResult:
+        return await _keep_failed(session, intake.settings, cohort_id, body, signature, failure)
+
+    try:
+        return await run_in_transaction(intake.sessionmaker, keep)
+    except Exception as error:
+        if is_database_unavailable(error):
+            return await _queue(intake, cohort_id, body, signature, error)
+        raise
 
 
-async def _ingest(
+async def _verified_cohort(
     session: AsyncSession, cohort_id: uuid.UUID, body: bytes, signature: str | None
-) -> IngestResult:
+) -> Cohort:
     cohort = await CohortRepository(session).get(cohort_id)
     if cohort is None:
         raise NotFound("cohort not found")
     if not signature_matches(body, signature, accepted_secrets(cohort, datetime.now(UTC))):
         raise InvalidSignature("X-Cal-Signature-256 does not match the cohort's webhook secret")
+    return cohort
+
+
+async def _ingest(
+    session: AsyncSession,
+    settings: Settings,
+    cohort_id: uuid.UUID,
+    body: bytes,
+    signature: str | None,
+) -> IngestResult:
+    cohort = await _verified_cohort(session, cohort_id, body, signature)
     events = WebhookEventRepository(session)
     try:
         delivery = calcom.parse_delivery(body)
@@ -95,204 +122,137 @@ async def _ingest(
         return IngestResult(delivery.event_id, Outcome(WebhookOutcome.DUPLICATE))
     if delivery.booking is None:
         return IngestResult(delivery.event_id, Outcome(WebhookOutcome.IGNORED))
-    applier = _BookingApplier(session, cohort.id, delivery.event_id, row_id)
+    outcome = await _apply(session, settings, cohort.id, delivery, row_id)
+    return IngestResult(delivery.event_id, outcome)
+
+
+async def _apply(
+    session: AsyncSession,
+    settings: Settings,
+    cohort_id: uuid.UUID,
+    delivery: calcom.Delivery,
+    row_id: uuid.UUID,
+) -> Outcome:
+    """Apply a recorded booking event and record its outcome, in the caller's transaction."""
+    assert delivery.booking is not None
+    # A row lock held too long fails this event (kept and retried) instead of stalling intake.
+    await session.execute(text(f"SET LOCAL lock_timeout = {int(settings.webhook_lock_timeout_ms)}"))
+    applier = BookingApplier(session, settings, cohort_id, delivery.event_id, row_id)
     outcome = await applier.apply(calcom.Trigger(delivery.trigger), delivery.booking)
-    await events.set_outcome(
+    await WebhookEventRepository(session).set_outcome(
         row_id,
         outcome.outcome,
         application_id=outcome.application_id,
         orphaned_interview_id=outcome.orphaned_interview_id,
     )
-    return IngestResult(delivery.event_id, outcome)
+    return outcome
 
 
-class _BookingApplier:
-    """Applies one booking event of one cohort (SPEC section 3, matching and effects)."""
+async def _keep_failed(
+    session: AsyncSession,
+    settings: Settings,
+    cohort_id: uuid.UUID,
+    body: bytes,
+    signature: str | None,
+    error: Exception,
+) -> IngestResult:
+    cohort = await _verified_cohort(session, cohort_id, body, signature)
+    delivery = calcom.parse_delivery(body)
+    row_id = await WebhookEventRepository(session).insert_if_new(
+        cohort_id=cohort.id,
+        event_id=delivery.event_id,
+        trigger=delivery.trigger,
+        raw_body=body,
+        outcome=WebhookOutcome.FAILED,
+        reason=_describe(error),
+        attempts=1,
+        next_attempt_at=datetime.now(UTC) + _backoff(settings, 1),
+    )
+    # A concurrent copy may have been stored meanwhile, applied or failed: this one is a copy.
+    outcome = WebhookOutcome.FAILED if row_id else WebhookOutcome.DUPLICATE
+    return IngestResult(delivery.event_id, Outcome(outcome))
 
-    def __init__(
-        self, session: AsyncSession, cohort_id: uuid.UUID, event_id: str, event_row_id: uuid.UUID
-    ) -> None:
-        self.session = session
-        self.cohort_id = cohort_id
-        self.event_row_id = event_row_id
-        self.bookings = BookingRepository(session)
-        self.applications = ApplicationRepository(session)
-        self.cause = Cause(HistoryCause.WEBHOOK, CALCOM_ACTOR, event_id=event_id)
 
-    async def apply(self, trigger: calcom.Trigger, booking: calcom.Booking) -> Outcome:
-        if trigger is calcom.Trigger.BOOKING_CANCELLED:
-            return await self.cancelled(booking)
-        if trigger is calcom.Trigger.BOOKING_RESCHEDULED and booking.reschedule_uid:
-            return await self.rescheduled(booking, booking.reschedule_uid)
-        return await self.created(booking)
+async def _queue(
+    intake: Intake,
+    cohort_id: uuid.UUID,
+    body: bytes,
+    signature: str | None,
+    error: Exception,
+) -> IngestResult:
+    if intake.journal is None:
+        raise error
+    try:
+        await intake.journal.append(JournalEntry(cohort_id, body, signature))
+    except JournalFull as full:
+        raise Unavailable(str(full)) from None
+    logger.warning("database unreachable: delivery kept in the journal (%s)", type(error).__name__)
+    try:
+        event_id = calcom.parse_delivery(body).event_id
+    except calcom.MalformedDelivery as malformed:
+        event_id = malformed.event_id
+    return IngestResult(event_id, Outcome(WebhookOutcome.PENDING), queued=True)
 
-    async def created(
-        self, booking: calcom.Booking, rescheduled_from: Booking | None = None
-    ) -> Outcome:
-        row = await self._insert(booking, rescheduled_from)
-        if row is None:
-            return await self._already_known(booking)
-        application = await self._match(booking)
-        if application is None:
-            orphan = await orphans.open_orphan(self.session, self.cohort_id, row, self.event_row_id)
-            return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
-        row.application_id = application.id
-        await apply_booking(
-            self.session, application, BookingEvent.CREATED, _slot(booking), self.cause
+
+async def retry_due_failures(sessionmaker: SessionMaker, settings: Settings, limit: int) -> int:
+    """Retry failed events whose backoff has passed, one transaction each; answers how many."""
+
+    async def retry_one(session: AsyncSession) -> bool:
+        event = await WebhookEventRepository(session).claim_due_failure()
+        if event is None:
+            return False
+        await _reapply(session, settings, event)
+        return True
+
+    retried = 0
+    while retried < limit and await run_in_transaction(sessionmaker, retry_one):
+        retried += 1
+    return retried
+
+
+async def replay_event(
+    session: AsyncSession, principal: Principal, settings: Settings, event_id: uuid.UUID
+) -> WebhookEvent:
+    """Apply a failed event again, now; any other event is answered as it is (idempotent)."""
+    events = WebhookEventRepository(session)
+    event = await events.get(event_id, for_update=True)
+    if event is None:
+        raise NotFound("webhook event not found")
+    await get_cohort_as_admin(session, principal, event.cohort_id, "webhook event")
+    if event.outcome == WebhookOutcome.FAILED.value:
+        await _reapply(session, settings, event)
+    refreshed = await events.get(event_id)
+    assert refreshed is not None
+    return refreshed
+
+
+async def _reapply(session: AsyncSession, settings: Settings, event: WebhookEvent) -> None:
+    delivery = calcom.parse_delivery(event.raw_body)
+    try:
+        async with session.begin_nested():
+            await _apply(session, settings, event.cohort_id, delivery, event.id)
+    except Exception as error:
+        if is_database_unavailable(error):
+            raise
+        logger.warning("retrying event %s failed again", event.id, exc_info=error)
+        # Re-read: the rolled-back savepoint may have left the loaded row stale.
+        event = await WebhookEventRepository(session).get(event.id, for_update=True) or event
+        event.attempts += 1
+        event.reason = _describe(error)
+        exhausted = event.attempts >= settings.webhook_retry_max_attempts
+        event.next_attempt_at = (
+            None if exhausted else datetime.now(UTC) + _backoff(settings, event.attempts)
         )
-        return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
-
-    async def rescheduled(self, booking: calcom.Booking, original_uid: str) -> Outcome:
-        candidates = await self.bookings.find(self.cohort_id, original_uid)
-        original = next(
-            (b for b in candidates if b.applicant_email == booking.applicant_email),
-            candidates[0] if candidates else None,
-        )
-        if original is None:
-            outcome = await self.created(booking)
-            if outcome.outcome is not WebhookOutcome.DUPLICATE:
-                # Remember the replaced booking, so its creation arriving late is not applied.
-                await self.bookings.insert_if_new(
-                    cohort_id=self.cohort_id,
-                    uid=original_uid,
-                    applicant_email=booking.applicant_email,
-                    state=BookingState.RESCHEDULED.value,
-                )
-            return outcome
-        original = await self._settle(original)
-        if original.application_id is None and original.orphaned_interview_id is None:
-            # Only a cancellation that came first knows this uid: nothing to follow.
-            return await self.created(booking, rescheduled_from=original)
-        row = await self._insert(booking, original)
-        if row is None:
-            return await self._already_known(booking)
-        if original.application_id is not None:
-            application = await self._lock_application(original.application_id)
-            await self._supersede(original)
-            row.application_id = application.id
-            await apply_booking(
-                self.session,
-                application,
-                BookingEvent.RESCHEDULED,
-                _slot(booking),
-                self.cause,
-                replaces_uid=original_uid,
-            )
-            return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
-        assert original.orphaned_interview_id is not None
-        orphan = await orphans.follow_reschedule(self.session, original.orphaned_interview_id, row)
-        await self._supersede(original)
-        return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
-
-    async def cancelled(self, booking: calcom.Booking) -> Outcome:
-        # A seated event shares one uid among its attendees: only those named are cancelled.
-        emails = (booking.attendee_emails or (booking.applicant_email,)) if booking.seated else None
-        rows = await self.bookings.find(self.cohort_id, booking.uid, emails)
-        if not rows:
-            remembered = await self.bookings.insert_if_new(
-                cohort_id=self.cohort_id,
-                uid=booking.uid,
-                applicant_email=booking.applicant_email,
-                applicant_name=booking.applicant_name,
-                start_time=booking.start_time,
-                end_time=booking.end_time,
-                state=BookingState.CANCELLED.value,
-            )
-            if remembered is not None:
-                return Outcome(WebhookOutcome.IGNORED)
-            # A concurrent delivery stored this booking first; it is visible now.
-            rows = await self.bookings.find(self.cohort_id, booking.uid, emails)
-        outcomes = [await self._cancel(row) for row in rows]
-        changed = [o for o in outcomes if o.outcome is not WebhookOutcome.DUPLICATE]
-        return (changed or outcomes)[0]
-
-    async def _cancel(self, row: Booking) -> Outcome:
-        row = await self._settle(row)
-        application = None
-        if row.application_id is not None:
-            application = await self._lock_application(row.application_id)
-        row = await self.bookings.lock(row)
-        already_cancelled = row.state == BookingState.CANCELLED.value
-        row.state = BookingState.CANCELLED.value
-        if application is not None:
-            if not already_cancelled:
-                await apply_booking(
-                    self.session, application, BookingEvent.CANCELLED, _row_slot(row), self.cause
-                )
-            outcome = WebhookOutcome.DUPLICATE if already_cancelled else WebhookOutcome.MATCHED
-            return Outcome(outcome, application_id=application.id)
-        if row.orphaned_interview_id is not None:
-            if not already_cancelled:
-                await orphans.cancel_orphan(self.session, row.orphaned_interview_id)
-            outcome = WebhookOutcome.DUPLICATE if already_cancelled else WebhookOutcome.ORPHANED
-            return Outcome(outcome, orphaned_interview_id=row.orphaned_interview_id)
-        return Outcome(WebhookOutcome.IGNORED)
-
-    async def _insert(
-        self, booking: calcom.Booking, rescheduled_from: Booking | None
-    ) -> Booking | None:
-        return await self.bookings.insert_if_new(
-            cohort_id=self.cohort_id,
-            uid=booking.uid,
-            applicant_email=booking.applicant_email,
-            applicant_name=booking.applicant_name,
-            time_zone=booking.time_zone,
-            start_time=booking.start_time,
-            end_time=booking.end_time,
-            meeting_url=booking.meeting_url,
-            state=BookingState.ACTIVE.value,
-            rescheduled_from_id=rescheduled_from.id if rescheduled_from else None,
-        )
-
-    async def _already_known(self, booking: calcom.Booking) -> Outcome:
-        known = await self.bookings.find(self.cohort_id, booking.uid, [booking.applicant_email])
-        row = known[0]
-        if row.application_id is not None:
-            return Outcome(WebhookOutcome.DUPLICATE, application_id=row.application_id)
-        if row.orphaned_interview_id is not None:
-            return Outcome(
-                WebhookOutcome.DUPLICATE, orphaned_interview_id=row.orphaned_interview_id
-            )
-        # Its cancellation arrived first: the booking no longer exists in Cal.com.
-        return Outcome(WebhookOutcome.IGNORED)
-
-    async def _match(self, booking: calcom.Booking) -> Application | None:
-        if booking.application_id_hint is not None:
-            application = await self.applications.get_in_cohort(
-                self.cohort_id, booking.application_id_hint, for_update=True
-            )
-            if application is not None:
-                return application
-        return await self.applications.find_by_email(
-            self.cohort_id, booking.applicant_email, for_update=True
-        )
-
-    async def _settle(self, booking: Booking) -> Booking:
-        """Lock an orphan's booking's orphan first, then re-read the booking: an admin may have
-        matched the orphan meanwhile, and then the booking belongs to the application."""
-        if booking.application_id is None and booking.orphaned_interview_id is not None:
-            await orphans.lock_orphan(self.session, booking.orphaned_interview_id)
-            return await self.bookings.refresh(booking)
-        return booking
-
-    async def _lock_application(self, application_id: uuid.UUID) -> Application:
-        application = await self.applications.get(application_id, for_update=True)
-        assert application is not None, "a booking's application is never deleted"
-        return application
-
-    async def _supersede(self, original: Booking) -> None:
-        original = await self.bookings.lock(original)
-        if original.state == BookingState.ACTIVE.value:
-            original.state = BookingState.RESCHEDULED.value
+        await session.flush()
 
 
-def _slot(booking: calcom.Booking) -> InterviewSlot:
-    return InterviewSlot(booking.uid, booking.start_time, booking.end_time, booking.meeting_url)
+def _backoff(settings: Settings, attempts: int) -> timedelta:
+    seconds = settings.webhook_retry_base_seconds * 2 ** (attempts - 1)
+    return timedelta(seconds=min(seconds, settings.webhook_retry_max_seconds))
 
 
-def _row_slot(row: Booking) -> InterviewSlot:
-    assert row.start_time is not None and row.end_time is not None
-    return InterviewSlot(row.uid, row.start_time, row.end_time, row.meeting_url)
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:1000]
 
 
 async def list_events(

@@ -1,0 +1,50 @@
+"""The background loop that finishes what intake could not: it drains the journal once the
+database is back, and retries failed events whose backoff has passed."""
+
+import asyncio
+import contextlib
+import logging
+
+from scheduling_service.errors import DomainError
+from scheduling_service.webhooks.journal import JournalEntry
+from scheduling_service.webhooks.service import Intake, ingest, retry_due_failures
+
+logger = logging.getLogger(__name__)
+
+RETRIES_PER_PASS = 50
+
+
+class Recovery:
+    def __init__(self, intake: Intake) -> None:
+        assert intake.journal is not None, "recovery drains the intake's journal"
+        self.journal = intake.journal
+        # While draining, a database outage must stop the drain, not journal the entry again.
+        self.draining = Intake(intake.sessionmaker, intake.settings, journal=None)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.recover_once()
+            except Exception:  # the database may be down; the next pass tries again
+                logger.warning("recovery pass did not finish", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    stop.wait(), timeout=self.draining.settings.recovery_poll_seconds
+                )
+
+    async def recover_once(self) -> tuple[int, int]:
+        """Answers how many journal entries were applied and failed events retried."""
+        drained = await self.journal.drain(self._apply) if self.journal.has_entries() else 0
+        retried = await retry_due_failures(
+            self.draining.sessionmaker, self.draining.settings, RETRIES_PER_PASS
+        )
+        if drained or retried:
+            logger.info("recovered %d journaled deliveries, retried %d events", drained, retried)
+        return drained, retried
+
+    async def _apply(self, entry: JournalEntry) -> None:
+        try:
+            await ingest(self.draining, entry.cohort_id, entry.body, entry.signature)
+        except DomainError as refused:
+            # Not authentic, or for no cohort: journaled unverified, dropped now.
+            logger.warning("journaled delivery refused: %s", refused.detail)

@@ -1,0 +1,185 @@
+"""Never losing a delivery: failed effects are kept and retried, an unreachable database
+sends deliveries to the journal (issue "Never lose a Cal.com event")."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import text
+
+from scheduling_service.db import create_engine, create_sessionmaker
+from scheduling_service.webhooks.recovery import Recovery
+from scheduling_service.webhooks.service import Intake, retry_due_failures
+from tests.calcom_bodies import booking, deliver, sample
+from tests.conftest import Tokens
+from tests.setup_data import create_application
+
+Json = dict[str, Any]
+
+
+@asynccontextmanager
+async def failing_history(app: FastAPI) -> AsyncIterator[None]:
+    """Every history insert raises, as a bug in applying an event would."""
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            text(
+                "CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'injected fault'; END $$"
+            )
+        )
+        await session.execute(
+            text(
+                "CREATE TRIGGER fail BEFORE INSERT ON history_entries"
+                " FOR EACH ROW EXECUTE FUNCTION fail()"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with app.state.sessionmaker.begin() as session:
+            await session.execute(text("DROP TRIGGER fail ON history_entries"))
+            await session.execute(text("DROP FUNCTION fail()"))
+
+
+async def status_of(client: AsyncClient, tokens: Tokens, application: Json) -> str:
+    response = await client.get(
+        f"/v1/applications/{application['id']}", headers=tokens("system_admin")
+    )
+    status: str = response.json()["status"]
+    return status
+
+
+async def failed_events(client: AsyncClient, tokens: Tokens, cohort: Json) -> list[Json]:
+    response = await client.get(
+        f"/v1/cohorts/{cohort['id']}/webhook-events",
+        params={"outcome": "failed"},
+        headers=tokens("admin", cohort["organization_id"]),
+    )
+    items: list[Json] = response.json()["items"]
+    return items
+
+
+async def test_failed_effect_is_kept_acknowledged_and_replayable(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    async with failing_history(app):
+        response = await deliver(client, cohort, sample("booking_created"))
+
+    assert response.status_code == 202
+    assert response.json()["outcome"] == "failed"
+    assert await status_of(client, tokens, application) == "waiting_first_round"
+    [failed] = await failed_events(client, tokens, cohort)
+    assert "injected fault" in failed["reason"]
+    assert failed["attempts"] == 1
+    assert failed["next_attempt_at"] is not None
+
+    replayed = await client.post(
+        f"/v1/webhook-events/{failed['id']}/replay",
+        headers=tokens("admin", cohort["organization_id"]),
+    )
+    again = await client.post(
+        f"/v1/webhook-events/{failed['id']}/replay",
+        headers=tokens("admin", cohort["organization_id"]),
+    )
+
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["outcome"] == "matched"
+    assert again.json()["outcome"] == "matched"
+    assert await status_of(client, tokens, application) == "first_round_scheduled"
+    history = await client.get(
+        f"/v1/applications/{application['id']}/history", headers=tokens("system_admin")
+    )
+    assert [e["kind"] for e in history.json()["items"]].count("interview_scheduled") == 1
+
+
+async def test_replay_that_fails_again_counts_the_attempt(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    await create_application(client, tokens, cohort)
+    async with failing_history(app):
+        await deliver(client, cohort, sample("booking_created"))
+        [failed] = await failed_events(client, tokens, cohort)
+        replayed = await client.post(
+            f"/v1/webhook-events/{failed['id']}/replay",
+            headers=tokens("admin", cohort["organization_id"]),
+        )
+
+    assert replayed.status_code == 200
+    assert (replayed.json()["outcome"], replayed.json()["attempts"]) == ("failed", 2)
+
+
+async def test_due_failures_are_retried_in_the_background(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    async with failing_history(app):
+        await deliver(client, cohort, sample("booking_created"))
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(text("UPDATE webhook_events SET next_attempt_at = now()"))
+
+    retried = await retry_due_failures(app.state.sessionmaker, app.state.settings, limit=10)
+
+    assert retried == 1
+    assert await status_of(client, tokens, application) == "first_round_scheduled"
+    assert await failed_events(client, tokens, cohort) == []
+
+
+async def test_delivery_while_database_unreachable_is_journaled_then_applied(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    working: Intake = app.state.intake
+    # Nothing listens on port 1: every connection is refused, as when PostgreSQL is down.
+    down = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none", app.state.settings)
+    app.state.intake = Intake(create_sessionmaker(down), working.settings, working.journal)
+    try:
+        responses = [
+            await deliver(client, cohort, body)
+            for body in (booking(uid="a"), booking(uid="a"), booking("BOOKING_CANCELLED", uid="a"))
+        ]
+    finally:
+        app.state.intake = working
+        await down.dispose()
+
+    assert [r.status_code for r in responses] == [202, 202, 202]
+    assert {r.json()["outcome"] for r in responses} == {"queued"}
+    assert await status_of(client, tokens, application) == "waiting_first_round"
+
+    drained, _ = await Recovery(working).recover_once()
+
+    assert drained == 3
+    history = await client.get(
+        f"/v1/applications/{application['id']}/history", headers=tokens("system_admin")
+    )
+    kinds = [entry["kind"] for entry in history.json()["items"]]
+    assert kinds == ["status", "interview_scheduled", "interview_cancelled"]
+    assert await status_of(client, tokens, application) == "waiting_first_round"
+    assert working.journal is not None
+    assert not working.journal.has_entries()
+
+
+async def test_forged_journal_entries_are_dropped_when_drained(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    working: Intake = app.state.intake
+    down = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none", app.state.settings)
+    app.state.intake = Intake(create_sessionmaker(down), working.settings, working.journal)
+    try:
+        queued = await deliver(client, cohort, booking(uid="a"), signature="0" * 64)
+    finally:
+        app.state.intake = working
+        await down.dispose()
+
+    assert queued.status_code == 202
+    await Recovery(working).recover_once()
+
+    assert await status_of(client, tokens, application) == "waiting_first_round"
+    events = await client.get(
+        f"/v1/cohorts/{cohort['id']}/webhook-events",
+        headers=tokens("admin", cohort["organization_id"]),
+    )
+    assert events.json()["items"] == []
