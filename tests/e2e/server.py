@@ -1,9 +1,11 @@
 """Runs `scheduling-service serve` as a real process, exactly as a user starts it."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,38 +30,69 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def running_server(env: dict[str, str]) -> Iterator[str]:
-    """Start the server on a free loopback port; yield its base URL; stop it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "scheduling-service"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
+class ServiceProcess:
+    """One server process on a fixed loopback port; it can be stopped, killed and restarted.
+
+    Output goes to a file, never a pipe: a pipe nobody reads would block a chatty server.
+    """
+
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        self.env = env
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(tempfile.mkstemp(prefix="scheduling-service-", suffix=".log")[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "scheduling-service"), "serve", "--host", "127.0.0.1"]
+                + ["--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited early:\n{process.stdout.read() if process.stdout else ''}"
-                )
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output()}")
             try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError("server did not become healthy")
+                raise TimeoutError(f"server did not become healthy:\n{self.output()}")
             time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
+
+    def stop(self) -> int:
+        """SIGTERM, as an orchestrator stops it; answers the exit code."""
+        return self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._end(signal.SIGKILL)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def _end(self, how: signal.Signals) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(how)
         try:
-            process.wait(timeout=10)
+            return self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            self.process.kill()
+            return self.process.wait()
+
+
+@contextmanager
+def running_server(env: dict[str, str]) -> Iterator[str]:
+    """Start the server on a free loopback port; yield its base URL; stop it."""
+    server = ServiceProcess(env)
+    server.start()
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+        server.log.unlink(missing_ok=True)
