@@ -44,10 +44,10 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        command = [str(BIN / "scheduling-service"), "serve", "--host", "127.0.0.1"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(BIN / "scheduling-service"), "serve", "--host", "127.0.0.1"]
-                + ["--port", str(self.port)],
+                [*command, "--port", str(self.port)],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
