@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling_service import metrics
 from scheduling_service.applications.repository import ApplicationRepository, HistoryRepository
 from scheduling_service.applications.service import (
     Cause,
@@ -11,6 +12,7 @@ from scheduling_service.applications.service import (
     record_history,
 )
 from scheduling_service.auth import Principal
+from scheduling_service.config import Settings
 from scheduling_service.errors import Conflict, NotFound
 from scheduling_service.models import (
     Application,
@@ -21,6 +23,7 @@ from scheduling_service.models import (
     OrphanedInterview,
     OrphanState,
 )
+from scheduling_service.notifications.service import enqueue_orphan_alerts
 from scheduling_service.organizations.service import get_cohort, get_cohort_as_admin
 from scheduling_service.orphans.ranking import MAX_CANDIDATES, Ranked, rank
 from scheduling_service.orphans.repository import CandidateRepository, OrphanRepository
@@ -53,6 +56,7 @@ async def open_orphan(
     cohort_id: uuid.UUID,
     booking: Booking,
     webhook_event_id: uuid.UUID,
+    settings: Settings,
 ) -> OrphanedInterview:
     """Keep a booking that matched nobody as an open orphaned interview."""
     assert booking.start_time is not None and booking.end_time is not None
@@ -70,6 +74,8 @@ async def open_orphan(
     )
     await OrphanRepository(session).add(orphan)
     booking.orphaned_interview_id = orphan.id
+    await enqueue_orphan_alerts(session, orphan, settings)
+    metrics.after_commit(session, metrics.ORPHANS_OPENED.inc)
     return orphan
 
 
@@ -96,6 +102,7 @@ async def follow_reschedule(
     if orphan.state == OrphanState.CANCELLED.value:
         orphan.state = OrphanState.OPEN.value
         orphan.resolved_at = None
+        metrics.after_commit(session, metrics.ORPHANS_OPENED.inc)
     booking.orphaned_interview_id = orphan.id
     await repository.flush()
     return orphan
@@ -110,6 +117,7 @@ async def cancel_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> bool:
     orphan.state = OrphanState.CANCELLED.value
     orphan.resolved_at = datetime.now(UTC)
     await repository.flush()
+    _count_resolved(session, OrphanState.CANCELLED)
     return True
 
 
@@ -165,7 +173,7 @@ async def match_orphan(
     await apply_booking(
         session, application, BookingEvent.CREATED, slot, cause, kind=HistoryKind.MATCH
     )
-    _resolve(orphan, OrphanState.MATCHED, principal)
+    _resolve(session, orphan, OrphanState.MATCHED, principal)
     orphan.application_id = application.id
     if orphan.applicant_email != application.contact_email.strip().lower():
         await applications.remember_alias(orphan.cohort_id, orphan.applicant_email, application.id)
@@ -178,7 +186,7 @@ async def dismiss_orphan(
 ) -> OrphanedInterview:
     """Close an orphan that belongs to no applicant."""
     orphan = await _lock_open_orphan(session, principal, orphan_id)
-    _resolve(orphan, OrphanState.DISMISSED, principal)
+    _resolve(session, orphan, OrphanState.DISMISSED, principal)
     orphan.resolution_reason = reason
     record_history(
         session,
@@ -197,7 +205,14 @@ async def dismiss_orphan(
     return orphan
 
 
-def _resolve(orphan: OrphanedInterview, state: OrphanState, principal: Principal) -> None:
+def _resolve(
+    session: AsyncSession, orphan: OrphanedInterview, state: OrphanState, principal: Principal
+) -> None:
     orphan.state = state.value
     orphan.resolved_at = datetime.now(UTC)
     orphan.resolved_by = principal.subject
+    _count_resolved(session, state)
+
+
+def _count_resolved(session: AsyncSession, state: OrphanState) -> None:
+    metrics.after_commit(session, metrics.ORPHANS_RESOLVED.labels(state.value).inc)

@@ -72,7 +72,9 @@ class BookingApplier:
             return await self._already_known(booking)
         application = await self._match(booking)
         if application is None:
-            orphan = await orphans.open_orphan(self.session, self.cohort_id, row, self.event_row_id)
+            orphan = await orphans.open_orphan(
+                self.session, self.cohort_id, row, self.event_row_id, self.settings
+            )
             return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
         row.application_id = application.id
         await apply_booking(

@@ -1,0 +1,1 @@
+"""Admin alerts: the transactional outbox, its dispatcher, the SMTP sender, the messages."""

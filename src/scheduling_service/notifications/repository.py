@@ -1,0 +1,158 @@
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduling_service.models import (
+    Cohort,
+    MessageKind,
+    MessageState,
+    Organization,
+    OrphanedInterview,
+    OutboxMessage,
+)
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def admin_emails(self, cohort_id: uuid.UUID) -> list[str]:
+        query = (
+            select(Organization.admin_emails)
+            .join(Cohort, Cohort.organization_id == Organization.id)
+            .where(Cohort.id == cohort_id)
+        )
+        emails: list[str] | None = await self.session.scalar(query)
+        return list(emails or [])
+
+    async def lock_recipient(self, cohort_id: uuid.UUID, recipient: str) -> None:
+        """Hold, until the transaction ends, the lock that serializes alerting one recipient
+        of one cohort, so concurrent orphans count each other against the rate limit."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"outbox:{cohort_id}:{recipient}"},
+        )
+
+    async def alert_window_full_until(
+        self, cohort_id: uuid.UUID, recipient: str, limit: int, window: timedelta
+    ) -> datetime | None:
+        """When the recipient may next get an individual alert of the cohort, if `limit`
+        alerts were created within the last `window`; None when one may be sent now."""
+        query = (
+            select(OutboxMessage.created_at + window)
+            .where(
+                OutboxMessage.cohort_id == cohort_id,
+                OutboxMessage.recipient == recipient,
+                OutboxMessage.kind == MessageKind.ORPHAN_ALERT.value,
+                OutboxMessage.created_at > func.now() - window,
+            )
+            .order_by(OutboxMessage.created_at.desc())
+            .offset(limit - 1)
+            .limit(1)
+        )
+        until: datetime | None = await self.session.scalar(query)
+        return until
+
+    async def append_to_waiting_digest(
+        self, cohort_id: uuid.UUID, recipient: str, orphan_id: uuid.UUID
+    ) -> bool:
+        """Add the orphan to the recipient's digest that is not due yet; False when none is.
+
+        A digest the dispatcher is sending is locked; once that commits it is no longer
+        pending, so the orphan is not added to a message already sent.
+        """
+        waiting = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.cohort_id == cohort_id,
+                OutboxMessage.recipient == recipient,
+                OutboxMessage.kind == MessageKind.ORPHAN_DIGEST.value,
+                OutboxMessage.state == MessageState.PENDING.value,
+                OutboxMessage.next_attempt_at > func.now(),
+            )
+            .order_by(OutboxMessage.created_at.desc())
+            .limit(1)
+            .with_for_update()
+            .scalar_subquery()
+        )
+        statement = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id == waiting)
+            .values(
+                orphaned_interview_ids=func.array_append(
+                    OutboxMessage.orphaned_interview_ids, orphan_id
+                )
+            )
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        return await self.session.scalar(statement) is not None
+
+    def add(self, message: OutboxMessage) -> None:
+        self.session.add(message)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def claim_due(self) -> OutboxMessage | None:
+        """Lock one pending message that is due and that no other dispatcher is sending."""
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.state == MessageState.PENDING.value,
+                OutboxMessage.next_attempt_at <= func.now(),
+            )
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        message: OutboxMessage | None = await self.session.scalar(query)
+        return message
+
+    async def cohort(self, cohort_id: uuid.UUID) -> Cohort | None:
+        return await self.session.get(Cohort, cohort_id)
+
+    async def orphans(self, orphan_ids: Sequence[uuid.UUID]) -> list[OrphanedInterview]:
+        query = (
+            select(OrphanedInterview)
+            .where(OrphanedInterview.id.in_(orphan_ids))
+            .order_by(OrphanedInterview.created_at, OrphanedInterview.id)
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def mark_sent(self, message_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(
+                state=MessageState.SENT.value,
+                attempts=OutboxMessage.attempts + 1,
+                sent_at=func.now(),
+                last_error=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    async def record_failure(
+        self, message_id: uuid.UUID, error: str, retry_in: timedelta | None
+    ) -> None:
+        """Count a failed attempt: retry after `retry_in`, or give up when it is None."""
+        values: dict[str, object] = {
+            "attempts": OutboxMessage.attempts + 1,
+            "last_error": error,
+        }
+        if retry_in is None:
+            values["state"] = MessageState.FAILED.value
+        else:
+            # The clock at the failure, not the transaction's start: a slow attempt must not
+            # leave the message due again at once.
+            values["next_attempt_at"] = func.clock_timestamp() + retry_in
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )

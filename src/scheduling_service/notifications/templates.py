@@ -1,0 +1,151 @@
+"""The alert emails, rendered when they are sent from the orphans' current rows.
+
+Names, emails and links come from Cal.com bookings, so they are escaped in the HTML part and
+folded onto one line in headers.
+"""
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scheduling_service.config import Settings
+from scheduling_service.models import MessageKind, OrphanedInterview, OrphanState, OutboxMessage
+
+
+@dataclass(frozen=True)
+class _Orphan:
+    """One orphan, as both parts of the email show it."""
+
+    applicant: str
+    utc_time: str
+    local_time: str
+    meeting_url: str | None
+    orphan_id: str
+    state: str
+    resolve_url: str
+
+
+def render(
+    message: OutboxMessage,
+    cohort_name: str,
+    orphans: Sequence[OrphanedInterview],
+    settings: Settings,
+) -> EmailMessage:
+    shown = [_describe(orphan, settings) for orphan in orphans]
+    cohort = _one_line(cohort_name)
+    email = EmailMessage()
+    if message.kind == MessageKind.ORPHAN_ALERT.value:
+        email["Subject"] = f"[{cohort}] Unmatched interview booking: {shown[0].applicant}"
+        intro = f"A booking for {cohort} matched no application."
+    else:
+        bookings = "booking" if len(shown) == 1 else "bookings"
+        email["Subject"] = f"[{cohort}] {len(shown)} more unmatched interview {bookings}"
+        intro = (
+            f"{len(shown)} more {bookings} for {cohort} matched no application. You had "
+            f"{settings.alert_limit_per_window} alerts for this cohort within "
+            f"{_duration(settings.alert_window_seconds)}, so these are gathered here."
+        )
+    email["From"] = settings.alert_from
+    email["To"] = message.recipient
+    email["Date"] = format_datetime(datetime.now(UTC))
+    # Stable across retries, so a mail system can tell a repeated delivery for what it is.
+    email["Message-ID"] = f"<{message.id}@{_sender_domain(settings)}>"
+    email.set_content(_text(intro, shown))
+    email.add_alternative(_html(intro, shown), subtype="html")
+    return email
+
+
+def _describe(orphan: OrphanedInterview, settings: Settings) -> _Orphan:
+    applicant = _one_line(orphan.applicant_email)
+    if orphan.applicant_name and orphan.applicant_name.strip():
+        applicant = f"{_one_line(orphan.applicant_name)} <{applicant}>"
+    base_url = (settings.app_base_url or settings.public_base_url).rstrip("/")
+    return _Orphan(
+        applicant=applicant,
+        utc_time=_span(orphan.start_time, orphan.end_time, UTC),
+        local_time=_local_span(orphan),
+        meeting_url=orphan.meeting_url,
+        orphan_id=str(orphan.id),
+        state=orphan.state,
+        resolve_url=f"{base_url}/cohorts/{orphan.cohort_id}/orphaned-interviews/{orphan.id}",
+    )
+
+
+def _local_span(orphan: OrphanedInterview) -> str:
+    if not orphan.time_zone:
+        return "the booker's time zone is unknown"
+    try:
+        zone = ZoneInfo(orphan.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"the booker's time zone {orphan.time_zone!r} is unknown"
+    return f"{_span(orphan.start_time, orphan.end_time, zone)} ({orphan.time_zone})"
+
+
+def _span(start: datetime, end: datetime, zone: tzinfo) -> str:
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%a %d %b %Y %H:%M}"
+    return f"{start:%a %d %b %Y %H:%M}-{until} {start.tzname()}"
+
+
+def _text(intro: str, orphans: Sequence[_Orphan]) -> str:
+    blocks = []
+    for orphan in orphans:
+        lines = [
+            f"Applicant: {orphan.applicant}",
+            f"Interview: {orphan.utc_time}",
+            f"           {orphan.local_time}",
+            f"Meeting link: {orphan.meeting_url or 'none'}",
+            f"Orphaned interview ID: {orphan.orphan_id}",
+        ]
+        if orphan.state != OrphanState.OPEN.value:
+            lines.append(f"No longer open: {orphan.state}")
+        lines.append(f"Match it to an application or dismiss it: {orphan.resolve_url}")
+        blocks.append("\n".join(lines))
+    return f"{intro}\n\n" + "\n\n".join(blocks) + "\n"
+
+
+def _html(intro: str, orphans: Sequence[_Orphan]) -> str:
+    e = html.escape
+    items = []
+    for orphan in orphans:
+        meeting = "none"
+        if orphan.meeting_url:
+            # The Cal.com parser keeps only http(s) links, so this is never a javascript: URL.
+            meeting = f'<a href="{e(orphan.meeting_url)}">{e(orphan.meeting_url)}</a>'
+        resolved = ""
+        if orphan.state != OrphanState.OPEN.value:
+            resolved = f"<tr><th>No longer open</th><td>{e(orphan.state)}</td></tr>"
+        items.append(
+            "<table>"
+            f"<tr><th>Applicant</th><td>{e(orphan.applicant)}</td></tr>"
+            f"<tr><th>Interview</th><td>{e(orphan.utc_time)}<br>{e(orphan.local_time)}</td></tr>"
+            f"<tr><th>Meeting link</th><td>{meeting}</td></tr>"
+            f"<tr><th>Orphaned interview ID</th><td>{e(orphan.orphan_id)}</td></tr>"
+            f"{resolved}</table>"
+            f'<p><a href="{e(orphan.resolve_url)}">Match it to an application or dismiss it</a>'
+            "</p>"
+        )
+    return (
+        '<!DOCTYPE html><html><body style="font-family: sans-serif">'
+        f"<p>{e(intro)}</p>{'<hr>'.join(items)}</body></html>"
+    )
+
+
+def _one_line(value: str) -> str:
+    # A line break in a header would end it; Cal.com fields are free text.
+    return " ".join(value.split())
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 60:
+        return f"{seconds} seconds"
+    minutes = seconds // 60
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def _sender_domain(settings: Settings) -> str:
+    return parseaddr(settings.alert_from)[1].rpartition("@")[2] or "scheduling-service"

@@ -1,0 +1,114 @@
+"""At most `alert_limit_per_window` alerts per admin and cohort in any window; the rest wait in
+one digest until the window lets the next alert through."""
+
+import asyncio
+from datetime import timedelta
+
+from httpx import AsyncClient
+
+from scheduling_service.db import SessionMaker
+from scheduling_service.models import MessageKind, MessageState
+from scheduling_service.notifications.dispatcher import Dispatcher
+from tests.conftest import Tokens
+from tests.notifications.conftest import (
+    DEADLINE_SECONDS,
+    WINDOW_SECONDS,
+    Json,
+    Received,
+    SmtpServer,
+    database_now,
+    eventually,
+    one_admin_cohort,
+    orphan_booking,
+    outbox,
+)
+
+
+async def test_burst_beyond_the_limit_is_one_digest_sent_when_the_window_ends(
+    client: AsyncClient,
+    tokens: Tokens,
+    dispatcher: Dispatcher,
+    sessionmaker: SessionMaker,
+    smtp: SmtpServer,
+) -> None:
+    cohort = await one_admin_cohort(client, tokens, "ada@acme.example")
+
+    orphan_ids = [await orphan_booking(client, cohort, n) for n in range(1, 8)]
+
+    messages = await outbox(sessionmaker)
+    alerts = [m for m in messages if m.kind == MessageKind.ORPHAN_ALERT.value]
+    [digest] = [m for m in messages if m.kind == MessageKind.ORPHAN_DIGEST.value]
+    assert [str(a.orphaned_interview_ids[0]) for a in alerts] == orphan_ids[:5]
+    assert [str(i) for i in digest.orphaned_interview_ids] == orphan_ids[5:]
+    assert digest.next_attempt_at == alerts[0].created_at + timedelta(seconds=WINDOW_SECONDS)
+
+    sent_at_once = await dispatcher.dispatch_once()
+
+    assert await database_now(sessionmaker) < digest.next_attempt_at, (
+        "this machine took longer than the window to get here; raise WINDOW_SECONDS"
+    )
+    assert sent_at_once == 5
+    assert [r.subject for r in smtp.received] == [
+        f"[Spring 2026] Unmatched interview booking: Stranger {n} <stranger{n}@example.com>"
+        for n in range(1, 6)
+    ]
+
+    async def digest_received() -> Received | None:
+        await dispatcher.dispatch_once()
+        return smtp.received[5] if len(smtp.received) > 5 else None
+
+    received = await eventually(
+        digest_received, "the digest", seconds=WINDOW_SECONDS + DEADLINE_SECONDS
+    )
+
+    assert received.recipients == ["ada@acme.example"]
+    assert received.subject == "[Spring 2026] 2 more unmatched interview bookings"
+    for body in (received.text, received.html):
+        for n, orphan_id in ((6, orphan_ids[5]), (7, orphan_ids[6])):
+            assert orphan_id in body
+            assert f"stranger{n}@example.com" in body
+            assert f"/cohorts/{cohort['id']}/orphaned-interviews/{orphan_id}" in body
+        assert not any(orphan_id in body for orphan_id in orphan_ids[:5])
+    [sent_digest] = [m for m in await outbox(sessionmaker) if m.id == digest.id]
+    assert sent_digest.state == MessageState.SENT.value
+    assert sent_digest.sent_at is not None
+    assert sent_digest.sent_at >= digest.next_attempt_at
+    assert len(smtp.received) == 6
+
+    # The window has moved past the first alert: the next orphan is alerted on its own.
+    await orphan_booking(client, cohort, 8)
+    assert await dispatcher.dispatch_once() == 1
+    assert smtp.received[-1].subject == (
+        "[Spring 2026] Unmatched interview booking: Stranger 8 <stranger8@example.com>"
+    )
+
+
+async def test_concurrent_orphans_get_no_more_alerts_than_the_limit(
+    client: AsyncClient, tokens: Tokens, sessionmaker: SessionMaker
+) -> None:
+    cohort = await one_admin_cohort(client, tokens, "ada@acme.example")
+
+    orphan_ids = await asyncio.gather(*(orphan_booking(client, cohort, n) for n in range(8)))
+
+    messages = await outbox(sessionmaker)
+    alerts = [m for m in messages if m.kind == MessageKind.ORPHAN_ALERT.value]
+    [digest] = [m for m in messages if m.kind == MessageKind.ORPHAN_DIGEST.value]
+    assert len(alerts) == 5
+    assert len(digest.orphaned_interview_ids) == 3
+    named = [str(i) for m in messages for i in m.orphaned_interview_ids]
+    assert sorted(named) == sorted(orphan_ids)
+
+
+async def test_each_admin_and_cohort_has_a_limit_of_its_own(
+    client: AsyncClient, tokens: Tokens, cohort: Json, sessionmaker: SessionMaker
+) -> None:
+    other = await one_admin_cohort(client, tokens, "ada@acme.example")
+
+    for n in range(5):
+        await orphan_booking(client, cohort, n)
+    for n in range(5):
+        await orphan_booking(client, other, n)
+
+    messages = await outbox(sessionmaker)
+    assert len(messages) == 15
+    assert {m.kind for m in messages} == {MessageKind.ORPHAN_ALERT.value}
