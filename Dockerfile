@@ -1,25 +1,39 @@
 # syntax=docker/dockerfile:1
-# Build: docker build -t scheduling-service .
-# Run:   docker run -e DATABASE_URL=postgresql+asyncpg://... -e JWT_SECRET=... -p 8000:8000 scheduling-service
+# Build:    docker build -t scheduling-service .
+# Migrate:  docker run --rm -e DATABASE_URL=... scheduling-service scheduling-service migrate
+# Run:      docker run -e DATABASE_URL=... -e JWT_SECRET=... -e PUBLIC_BASE_URL=https://... \
+#             -v scheduling-journal:/var/lib/scheduling-service -p 8000:8000 scheduling-service
+
+# The build stage installs the locked, hash-checked dependencies and the service into a
+# virtualenv; only that virtualenv and the migrations reach the final image.
 FROM python:3.11-slim AS build
-WORKDIR /app
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
 RUN python -m venv /venv
 COPY requirements/main.txt requirements/main.txt
 RUN /venv/bin/pip install --require-hashes -r requirements/main.txt
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md ./
 COPY src src
-COPY migrations migrations
 RUN /venv/bin/pip install --no-deps --no-build-isolation .
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --home-dir /app app
+# A fixed numeric user, so `runAsNonRoot` policies can verify it without reading /etc/passwd.
+RUN useradd --system --uid 10001 --no-create-home --home-dir /app app \
+    && install --directory --owner 10001 --group 10001 /var/lib/scheduling-service
 WORKDIR /app
 COPY --from=build /venv /venv
-COPY --from=build /app/alembic.ini /app/alembic.ini
-COPY --from=build /app/migrations /app/migrations
-ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1
-USER app
+COPY alembic.ini alembic.ini
+COPY migrations migrations
+# The image is for production: it refuses a weak JWT_SECRET or a non-https PUBLIC_BASE_URL.
+# The journal keeps deliveries that arrive while the database is down: mount a volume there.
+ENV PATH=/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    ENVIRONMENT=production \
+    JOURNAL_DIR=/var/lib/scheduling-service/journal
+USER 10001
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)" || exit 1
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
+# Workers: WEB_CONCURRENCY, else one per CPU the container may use.
 CMD ["scheduling-service", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -47,6 +47,17 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def fresh_database(database_url: str) -> Iterator[str]:
+    """An empty, unmigrated database on the suite's server, dropped afterwards."""
+    server = make_url(database_url).set(database="postgres")
+    server_url = server.render_as_string(hide_password=False)
+    name = f"scheduling_fresh_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_execute_autocommit(server_url, f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_execute_autocommit(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -56,6 +67,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         journal_dir=tmp_path / "journal",
         # Tests drive recovery themselves, so background passes never race their assertions.
         run_recovery=False,
+        # Likewise the outbox: tests/notifications dispatch it themselves, or opt in.
+        run_dispatcher=False,
     )
 
 

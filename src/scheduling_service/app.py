@@ -4,14 +4,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from scheduling_service import health
+from scheduling_service import health, metrics
 from scheduling_service.applications.router import router as applications_router
 from scheduling_service.auth import TokenVerifier
 from scheduling_service.config import Settings, get_settings
 from scheduling_service.db import create_engine, create_sessionmaker, resolve_database_url
+from scheduling_service.limits import RequestLimits, document_limits
+from scheduling_service.notifications.dispatcher import Dispatcher
+from scheduling_service.notifications.sender import create_sender
 from scheduling_service.organizations.router import router as organizations_router
 from scheduling_service.orphans.router import router as orphans_router
 from scheduling_service.problems import Problem, install_problem_handlers
+from scheduling_service.schemas import restore_example_nulls
+from scheduling_service.telemetry import RequestTelemetry
 from scheduling_service.webhooks.journal import Journal
 from scheduling_service.webhooks.recovery import Recovery
 from scheduling_service.webhooks.router import router as webhooks_router
@@ -35,6 +40,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(database_url or resolve_database_url(settings), settings)
         app.state.engine = engine
+        metrics.instrument_pool(engine, settings.database_pool_size)
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.intake = Intake(
             app.state.sessionmaker,
@@ -45,12 +51,17 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         background = []
         if settings.run_recovery:
             background.append(asyncio.create_task(Recovery(app.state.intake).run(stop)))
+        if settings.run_dispatcher:
+            dispatcher = Dispatcher(app.state.sessionmaker, settings, create_sender(settings))
+            background.append(asyncio.create_task(dispatcher.run(stop)))
         try:
             yield
         finally:
             stop.set()
             await asyncio.gather(*background)
             await engine.dispose()
+            metrics.release_pool(settings.database_pool_size)
+            metrics.forget_this_process()
 
     app = FastAPI(
         title="scheduling-service",
@@ -61,6 +72,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
     install_problem_handlers(app)
+    app.add_middleware(RequestLimits, max_body_bytes=settings.api_max_body_bytes)
+    # Added last, so outermost: even a request refused by the limits is logged and counted.
+    app.add_middleware(RequestTelemetry)
     for router in (
         organizations_router,
         applications_router,
@@ -80,6 +94,8 @@ def _register_problem_schema(app: FastAPI) -> None:
     def openapi() -> dict[str, object]:
         if app.openapi_schema is None:
             document = build()
+            document_limits(document)
+            restore_example_nulls(document)
             components = document.setdefault("components", {})
             schemas = components.setdefault("schemas", {})
             schemas["Problem"] = Problem.model_json_schema()

@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from scheduling_service.config import Settings
-from scheduling_service.errors import Forbidden, NotFound
+from scheduling_service.errors import Forbidden, NotFound, Unavailable
 from scheduling_service.problems import UNAUTHORIZED, ProblemError
 
 _SYMMETRIC = frozenset({"HS256", "HS384", "HS512"})
@@ -75,6 +75,9 @@ class TokenVerifier:
                     "verify_aud": self._settings.jwt_audience is not None,
                 },
             )
+        except jwt.PyJWKClientConnectionError:
+            # The token may well be good: telling the client it is not would make it drop it.
+            raise Unavailable("the token's signing keys cannot be fetched now") from None
         except (jwt.PyJWTError, ValueError) as error:
             raise _unauthorized(f"invalid token: {_reason(error)}") from None
         return _principal_from(claims)
@@ -140,7 +143,12 @@ def _reason(error: Exception) -> str:
     return str(error)[:200] or type(error).__name__
 
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT with sub, role and org_id claims.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="A JWT (HS256 with JWT_SECRET, or RS256/ES256 from JWT_JWKS_URL) with claims "
+    "`sub`, `role` (`member`, `admin` or `system_admin`), `org_id` and `exp`.",
+)
 
 
 async def get_principal(

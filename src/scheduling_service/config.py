@@ -1,12 +1,18 @@
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Lets `make run` and `scheduling-service token` agree out of the box; production refuses it.
 DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-never-use-in-production"
+# An HS256 secret anyone could guess forges every token: production wants 32+ characters, and
+# not a run of a few repeated ones.
+MIN_JWT_SECRET_LENGTH = 32
+MIN_JWT_SECRET_DISTINCT_CHARACTERS = 8
 
 
 class Settings(BaseSettings):
@@ -28,6 +34,22 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     webhook_max_body_bytes: int = 1024 * 1024
+    api_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Larger bodies to any other route get 413."
+    )
+    server_timeout_keep_alive: int = Field(
+        default=5, ge=1, description="Seconds an idle keep-alive connection is kept open."
+    )
+    server_max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=4096,
+        description="Request line and headers larger than this are refused with 400.",
+    )
+    server_limit_concurrency: int | None = Field(
+        default=1000,
+        ge=1,
+        description="Connections and requests at once; beyond it the server answers 503.",
+    )
     webhook_secret_grace_hours: int = Field(default=24, ge=0)
     webhook_lock_timeout_ms: int = Field(
         default=5000, ge=1, description="A webhook event waiting longer on a row lock fails."
@@ -57,30 +79,76 @@ class Settings(BaseSettings):
     )
     alert_limit_per_window: int = Field(default=5, ge=1)
     alert_window_seconds: int = Field(default=600, ge=1)
-    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_max_attempts: int = Field(
+        default=30,
+        ge=1,
+        # With the 2 s base and 600 s cap: about 3.6 hours of retrying, so an SMTP outage of
+        # an afternoon delays alerts rather than failing them.
+        description="Attempts before an alert is marked failed and no longer retried.",
+    )
     outbox_retry_base_seconds: float = Field(default=2.0, gt=0)
     outbox_retry_max_seconds: float = Field(default=600.0, gt=0)
     dispatcher_poll_seconds: float = Field(default=1.0, gt=0)
     run_dispatcher: bool = Field(
         default=True, description="Whether `serve` also sends the outbox (else run `worker`)."
     )
+    web_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Worker processes of `serve`; unset: 1 in development, one per CPU in "
+        "production.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        description="Where workers share their metrics; `serve` makes a temporary one when it "
+        "starts several workers and this is unset.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    def workers(self) -> int:
+        if self.web_concurrency is not None:
+            return self.web_concurrency
+        if self.environment == "development":
+            return 1
+        # The CPUs this process may run on (a container's cpuset), not all of the host's.
+        return len(os.sched_getaffinity(0)) or 1
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
         if self.environment == "development" and self.jwt_secret is None:
             self.jwt_secret = SecretStr(DEVELOPMENT_JWT_SECRET)
         if self.environment == "production":
-            if self.jwt_secret is not None and (
-                self.jwt_secret.get_secret_value() == DEVELOPMENT_JWT_SECRET
-            ):
-                raise ValueError("production refuses the development JWT_SECRET")
-            if self.jwt_jwks_url is None and (
-                self.jwt_secret is None or len(self.jwt_secret.get_secret_value()) < 32
-            ):
-                raise ValueError("production needs JWT_JWKS_URL or a JWT_SECRET of 32+ characters")
-            if not self.public_base_url.startswith("https://"):
-                raise ValueError("production needs an https:// PUBLIC_BASE_URL")
+            refusals = self._production_refusals()
+            if refusals:
+                raise ValueError("production refuses " + "; ".join(refusals))
         return self
+
+    def _production_refusals(self) -> list[str]:
+        refusals = []
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        if secret is None:
+            if self.jwt_jwks_url is None:
+                refusals.append("a missing JWT_SECRET (set it, or JWT_JWKS_URL)")
+        elif secret == DEVELOPMENT_JWT_SECRET:
+            refusals.append("the development JWT_SECRET")
+        elif (
+            len(secret) < MIN_JWT_SECRET_LENGTH
+            or len(set(secret)) < MIN_JWT_SECRET_DISTINCT_CHARACTERS
+        ):
+            # Even beside JWT_JWKS_URL: a secret that is set still verifies HS256 tokens.
+            refusals.append(
+                f"a weak JWT_SECRET (use {MIN_JWT_SECRET_LENGTH}+ random characters, "
+                "e.g. `openssl rand -hex 32`)"
+            )
+        base = urlsplit(self.public_base_url)
+        if base.scheme != "https" or not base.netloc:
+            refusals.append("a PUBLIC_BASE_URL that is not https://")
+        return refusals
 
 
 @lru_cache

@@ -54,6 +54,8 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=0,
         pool_pre_ping=True,
+        # Statement parameters (a webhook's raw body, emails) stay out of logged errors.
+        hide_parameters=True,
     )
 
 

@@ -1,19 +1,27 @@
-"""Operations endpoints: liveness and readiness."""
+"""Operations endpoints: liveness, readiness and metrics."""
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from scheduling_service import migrations
+from scheduling_service import metrics, migrations
+from scheduling_service.schemas import examples
 
 router = APIRouter(tags=["operations"])
 
 
 class Health(BaseModel):
+    model_config = examples({"status": "ok"})
+
     status: str
 
 
 class Readiness(BaseModel):
+    model_config = examples(
+        {"status": "ok", "database": "ok", "migrations": "current"},
+        {"status": "unavailable", "database": "unreachable", "migrations": "unknown"},
+    )
+
     status: str
     database: str
     migrations: str
@@ -41,5 +49,24 @@ async def readyz(request: Request, response: Response) -> Readiness:
         return Readiness(status="unavailable", database="unreachable", migrations="unknown")
     if current != head:
         response.status_code = 503
-        return Readiness(status="unavailable", database="ok", migrations=f"at {current}")
+        behind = f"at {current}" if current else "none applied"
+        return Readiness(status="unavailable", database="ok", migrations=behind)
     return Readiness(status="ok", database="ok", migrations="current")
+
+
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics, in the text exposition format",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Counters, gauges and histograms of this process (of all its "
+            "workers when `serve` runs several) and the outbox depth read from the database.",
+            "content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def prometheus_metrics(request: Request) -> Response:
+    scraped = await metrics.scraped_families(request.app.state.engine)
+    return Response(metrics.render(scraped), media_type=metrics.CONTENT_TYPE)

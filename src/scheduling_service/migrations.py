@@ -36,5 +36,8 @@ def head_revision() -> str | None:
 
 
 async def current_revision(connection: AsyncConnection) -> str | None:
+    """None for a database never migrated (it has no alembic_version table yet)."""
+    if not await connection.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL")):
+        return None
     result = await connection.execute(text("SELECT version_num FROM alembic_version"))
     return result.scalar_one_or_none()

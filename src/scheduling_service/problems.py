@@ -11,12 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduling_service import errors
 from scheduling_service.db import is_database_unavailable, sqlstate_of
+from scheduling_service.logs import REQUEST_ID_HEADER
 from scheduling_service.pipeline import TransitionRefused
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,15 @@ METHOD_NOT_ALLOWED = ProblemKind("method-not-allowed", 405, "Method not allowed"
 CONFLICT = ProblemKind("conflict", 409, "Conflict")
 TRANSITION_REFUSED = ProblemKind("transition-refused", 409, "The status move is not allowed")
 PAYLOAD_TOO_LARGE = ProblemKind("payload-too-large", 413, "The request body is too large")
+URI_TOO_LONG = ProblemKind("uri-too-long", 414, "The query string is too long")
 UNSUPPORTED_MEDIA_TYPE = ProblemKind("unsupported-media-type", 415, "Unsupported media type")
 VALIDATION = ProblemKind("validation-error", 422, "The request is not valid")
 UNAVAILABLE = ProblemKind("service-unavailable", 503, "Temporarily unavailable")
 INTERNAL = ProblemKind("internal-error", 500, "Internal error")
+
+# What every authenticated /v1 route can answer: a bad or missing token, a role or tenancy
+# refusal, invalid input, and the database being unreachable (see `_database_unreachable`).
+AUTHENTICATED = (UNAUTHORIZED, FORBIDDEN, NOT_FOUND, VALIDATION, UNAVAILABLE)
 
 _BY_STATUS = {
     kind.status: kind
@@ -62,6 +68,7 @@ _BY_STATUS = {
         METHOD_NOT_ALLOWED,
         CONFLICT,
         PAYLOAD_TOO_LARGE,
+        URI_TOO_LONG,
         UNSUPPORTED_MEDIA_TYPE,
         VALIDATION,
         UNAVAILABLE,
@@ -80,6 +87,26 @@ _DOMAIN: list[tuple[type[errors.DomainError], ProblemKind]] = [
 
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": VALIDATION.type,
+                    "title": VALIDATION.title,
+                    "status": VALIDATION.status,
+                    "detail": "body.contact_email: value is not a valid email address",
+                    "errors": [
+                        {
+                            "loc": ["body", "contact_email"],
+                            "msg": "value is not a valid email address",
+                            "type": "value_error",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
     type: str
     title: str
@@ -127,15 +154,45 @@ def problem_response(
 
 
 def responses(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI `responses` entry for the problems a route can answer."""
+    """The OpenAPI `responses` entry for the problems a route can answer.
+
+    Only `application/problem+json` is documented (no `model`, which would add a false
+    `application/json`); the Problem schema itself is registered once by the app.
+    """
     return {
         kind.status: {
-            "model": Problem,
             "description": kind.title,
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": {
+                        "type": kind.type,
+                        "title": kind.title,
+                        "status": kind.status,
+                        "detail": _EXAMPLE_DETAILS.get(kind.slug, kind.title),
+                    },
+                }
+            },
         }
         for kind in kinds
     }
+
+
+_EXAMPLE_DETAILS = {
+    "unauthorized": "invalid token: Signature has expired",
+    "invalid-signature": "X-Cal-Signature-256 does not match the cohort's webhook secret",
+    "forbidden": "this needs the admin role of the organization",
+    "not-found": "cohort not found",
+    "conflict": "an application with this contact email exists in the cohort",
+    "transition-refused": "an application cannot move from accepted to submitted by hand",
+    "payload-too-large": "the body is over 65536 bytes",
+    "uri-too-long": "the query string is over 8192 bytes",
+    "unsupported-media-type": "the body must be application/json",
+    "validation-error": "query.limit: Input should be less than or equal to 200",
+    "service-unavailable": "the database is unreachable",
+    "malformed-webhook": "the body is not JSON: Expecting value: line 1 column 1 (char 0)",
+    "invalid-webhook": "payload.startTime: Field required",
+}
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -165,6 +222,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and isinstance(
+            error.__cause__, (UnicodeDecodeError, RecursionError)
+        ):
+            # FastAPI answers a bare 400 when the JSON body fails to decode other than with a
+            # JSONDecodeError: bytes that are not UTF-8, or nesting deeper than the parser's
+            # recursion limit. Like any other body that is not JSON, that is a 422.
+            return problem_response(VALIDATION, "body: not UTF-8 JSON, or nested too deeply")
         kind = _BY_STATUS.get(error.status_code)
         if kind is None:
             kind = ProblemKind(f"http-{error.status_code}", error.status_code, "Error")
@@ -183,11 +247,22 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(INTERNAL, "an unexpected error occurred")
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         if is_database_unavailable(error):
-            return _database_unreachable()
-        logger.exception("unhandled error", exc_info=error)
-        return problem_response(INTERNAL, "an unexpected error occurred")
+            response = _database_unreachable()
+        else:
+            logger.exception("unhandled error", exc_info=error)
+            response = problem_response(INTERNAL, "an unexpected error occurred")
+        # Starlette runs this handler outside every middleware: the request ID header the
+        # telemetry middleware adds to other answers is added here.
+        if (request_id := getattr(request.state, "request_id", None)) is not None:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+def unexpected_error_status(error: BaseException) -> int:
+    """The status `_unexpected` answers for `error` (the telemetry middleware logs it)."""
+    return UNAVAILABLE.status if is_database_unavailable(error) else INTERNAL.status
 
 
 def _database_unreachable() -> JSONResponse:

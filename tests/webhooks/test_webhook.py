@@ -525,7 +525,11 @@ async def test_delivery_signed_with_another_cohorts_secret_is_refused(
 
 @pytest.mark.parametrize("cohort_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid"])
 async def test_unknown_cohort_answers_404(client: AsyncClient, cohort_id: str) -> None:
-    response = await client.post(f"/webhooks/calcom/{cohort_id}", content=b"{}")
+    response = await client.post(
+        f"/webhooks/calcom/{cohort_id}",
+        content=b"{}",
+        headers={"Content-Type": "application/json"},
+    )
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"

@@ -20,7 +20,7 @@ from scheduling_service.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["applications"])
 
-_AUTH = (problems.UNAUTHORIZED, problems.FORBIDDEN, problems.NOT_FOUND, problems.VALIDATION)
+_AUTH = problems.AUTHENTICATED
 
 
 @router.post(

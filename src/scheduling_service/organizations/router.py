@@ -22,7 +22,7 @@ from scheduling_service.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["organizations"])
 
-_AUTH = (problems.UNAUTHORIZED, problems.FORBIDDEN, problems.NOT_FOUND, problems.VALIDATION)
+_AUTH = problems.AUTHENTICATED
 
 
 def cohort_out(request: Request, cohort: Cohort) -> CohortOut:

@@ -24,7 +24,7 @@ from scheduling_service.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["orphaned interviews"])
 
-_AUTH = (problems.UNAUTHORIZED, problems.FORBIDDEN, problems.NOT_FOUND, problems.VALIDATION)
+_AUTH = problems.AUTHENTICATED
 
 
 @router.get(

@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 from scheduling_service import problems
 from scheduling_service.auth import PrincipalDep
@@ -30,6 +30,68 @@ _ENVELOPE_EXAMPLE: dict[str, Any] = {
 }
 
 
+# What the service reads of Cal.com's envelope; every other field is kept in the event log as sent.
+_ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Cal.com's webhook envelope, version 2021-10-20.",
+    "required": ["triggerEvent"],
+    "properties": {
+        "triggerEvent": {
+            "type": "string",
+            "maxLength": 100,
+            "description": "BOOKING_CREATED, BOOKING_RESCHEDULED and BOOKING_CANCELLED are "
+            "applied; PING and any other trigger answer `ignored`.",
+        },
+        "createdAt": {"type": "string", "description": "When Cal.com sent the event."},
+        "payload": {
+            "type": "object",
+            "description": "The booking; required by the three booking triggers.",
+            "properties": {
+                "uid": {"type": "string", "minLength": 1, "maxLength": 255},
+                "rescheduleUid": {
+                    "type": ["string", "null"],
+                    "description": "For a reschedule, the uid of the booking it replaces.",
+                },
+                "startTime": {"type": "string", "format": "date-time"},
+                "endTime": {"type": "string", "format": "date-time"},
+                "attendees": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "email": {"type": "string"},
+                            "name": {"type": "string"},
+                            "timeZone": {"type": "string"},
+                        },
+                    },
+                },
+                "responses": {
+                    "type": "object",
+                    "description": "The booking form; `email.value` is the applicant's email.",
+                },
+                "metadata": {
+                    "type": "object",
+                    "description": "`videoCallUrl` (the meeting link) and `applicationId` "
+                    "(an application of this cohort the booking is for).",
+                },
+                "videoCallData": {"type": "object"},
+                "location": {"type": ["string", "null"]},
+                "seatsPerTimeSlot": {"type": ["integer", "null"]},
+            },
+        },
+    },
+}
+
+
+def _require_json(request: Request) -> None:
+    # Refused before the body is read or the cohort looked up: Cal.com always sends JSON.
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ProblemError(
+            problems.UNSUPPORTED_MEDIA_TYPE, "the body must be application/json, as Cal.com sends"
+        )
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -48,25 +110,21 @@ async def _read_body(request: Request, limit: int) -> bytes:
     summary="Receive a Cal.com webhook delivery for a cohort",
     description=(
         "Configure Cal.com with this URL and the cohort's webhook secret. The body is Cal.com's "
-        "default webhook envelope (version 2021-10-20); `X-Cal-Signature-256` is the lowercase "
-        "hex HMAC-SHA256 of the raw body keyed with the secret. Each event is applied once, "
-        "however often it is delivered."
+        "default webhook envelope (version 2021-10-20) as `application/json`; "
+        "`X-Cal-Signature-256` is the lowercase hex HMAC-SHA256 of the raw body keyed with the "
+        "secret (during a rotation's grace period, the previous secret too). Checked in order: "
+        "content type (415), size (413), cohort (404), signature (401). An authentic body that "
+        "is not JSON (400) or not a booking Cal.com would send (422) is still kept in the event "
+        "log as `rejected`. Each event is applied once, however often it is delivered."
     ),
+    dependencies=[Depends(_require_json)],
     response_model_exclude_none=True,
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["triggerEvent"],
-                        "properties": {
-                            "triggerEvent": {"type": "string"},
-                            "createdAt": {"type": "string"},
-                            "payload": {"type": "object"},
-                        },
-                    },
+                    "schema": _ENVELOPE_SCHEMA,
                     "example": _ENVELOPE_EXAMPLE,
                 }
             },
@@ -83,6 +141,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             problems.INVALID_SIGNATURE,
             problems.NOT_FOUND,
             problems.PAYLOAD_TOO_LARGE,
+            problems.UNSUPPORTED_MEDIA_TYPE,
             problems.INVALID_WEBHOOK,
             problems.UNAVAILABLE,
         ),
@@ -93,7 +152,11 @@ async def receive_calcom_webhook(
     request: Request,
     response: Response,
     x_cal_signature_256: Annotated[
-        str | None, Header(description="Lowercase hex HMAC-SHA256 of the raw body.")
+        str | None,
+        Header(
+            description="Lowercase hex HMAC-SHA256 of the raw body, keyed with the cohort's "
+            "webhook secret: 64 hex digits, no prefix. Missing or wrong: 401."
+        ),
     ] = None,
 ) -> WebhookAnswer:
     try:
@@ -101,7 +164,7 @@ async def receive_calcom_webhook(
     except ValueError:
         raise NotFound("cohort not found") from None
     body = await _read_body(request, request.app.state.settings.webhook_max_body_bytes)
-    result = await service.ingest(request.app.state.intake, cohort, body, x_cal_signature_256)
+    result = await service.receive(request.app.state.intake, cohort, body, x_cal_signature_256)
     if result.rejection is not None:
         kind = problems.MALFORMED_WEBHOOK if result.rejection.not_json else problems.INVALID_WEBHOOK
         raise ProblemError(kind, result.rejection.reason)
@@ -138,9 +201,7 @@ def event_out(event: WebhookEvent) -> WebhookEventOut:
     "/v1/cohorts/{cohort_id}/webhook-events",
     operation_id="listWebhookEvents",
     summary="The cohort's event log, newest first (org admin)",
-    responses=problems.responses(
-        problems.UNAUTHORIZED, problems.FORBIDDEN, problems.NOT_FOUND, problems.VALIDATION
-    ),
+    responses=problems.responses(*problems.AUTHENTICATED),
 )
 async def list_webhook_events(
     cohort_id: uuid.UUID,
@@ -160,9 +221,7 @@ async def list_webhook_events(
     "/v1/webhook-events/{webhook_event_id}/replay",
     operation_id="replayWebhookEvent",
     summary="Apply a failed event again (org admin); any other event is answered unchanged",
-    responses=problems.responses(
-        problems.UNAUTHORIZED, problems.FORBIDDEN, problems.NOT_FOUND, problems.VALIDATION
-    ),
+    responses=problems.responses(*problems.AUTHENTICATED),
 )
 async def replay_webhook_event(
     webhook_event_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep

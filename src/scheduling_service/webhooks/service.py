@@ -7,6 +7,7 @@ database is unreachable is appended to the local journal and applied when it is 
 """
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from scheduling_service.errors import DomainError, InvalidSignature, NotFound, U
 from scheduling_service.models import Cohort, WebhookEvent, WebhookOutcome
 from scheduling_service.organizations.repository import CohortRepository
 from scheduling_service.organizations.service import accepted_secrets, get_cohort_as_admin
+from scheduling_service.webhooks import telemetry
 from scheduling_service.webhooks.applier import BookingApplier, Outcome
 from scheduling_service.webhooks.journal import Journal, JournalEntry, JournalFull
 from scheduling_service.webhooks.repository import WebhookEventRepository
@@ -48,6 +50,26 @@ class IngestResult:
     """Set when an authentic delivery was refused; it is in the event log as `rejected`."""
     queued: bool = False
     """The database was unreachable: the delivery is in the journal, to be applied later."""
+    trigger: str | None = None
+    """`triggerEvent`, when the body has one."""
+
+
+async def receive(
+    intake: Intake, cohort_id: uuid.UUID, body: bytes, signature: str | None
+) -> IngestResult:
+    """A delivery arriving over HTTP: ingested, then counted, timed and logged in one line.
+    (Journal drains and retries call `ingest` alone: they are not new deliveries.)"""
+    started = time.perf_counter()
+    try:
+        result = await ingest(intake, cohort_id, body, signature)
+    except Exception as error:
+        telemetry.refused(cohort_id, error, time.perf_counter() - started)
+        raise
+    outcome = "queued" if result.queued else result.outcome.outcome.value
+    telemetry.delivered(
+        cohort_id, result.event_id, result.trigger, outcome, time.perf_counter() - started
+    )
+    return result
 
 
 async def ingest(
@@ -108,9 +130,16 @@ async def _ingest(
             outcome=WebhookOutcome.REJECTED,
             reason=rejection.reason,
         )
-        return IngestResult(rejection.event_id, Outcome(WebhookOutcome.REJECTED), rejection)
+        return IngestResult(
+            rejection.event_id,
+            Outcome(WebhookOutcome.REJECTED),
+            rejection,
+            trigger=rejection.trigger,
+        )
     if delivery.trigger == calcom.Trigger.PING:
-        return IngestResult(delivery.event_id, Outcome(WebhookOutcome.IGNORED))
+        return IngestResult(
+            delivery.event_id, Outcome(WebhookOutcome.IGNORED), trigger=delivery.trigger
+        )
     row_id = await events.insert_if_new(
         cohort_id=cohort.id,
         event_id=delivery.event_id,
@@ -119,11 +148,15 @@ async def _ingest(
         outcome=WebhookOutcome.IGNORED if delivery.booking is None else WebhookOutcome.PENDING,
     )
     if row_id is None:
-        return IngestResult(delivery.event_id, Outcome(WebhookOutcome.DUPLICATE))
+        return IngestResult(
+            delivery.event_id, Outcome(WebhookOutcome.DUPLICATE), trigger=delivery.trigger
+        )
     if delivery.booking is None:
-        return IngestResult(delivery.event_id, Outcome(WebhookOutcome.IGNORED))
+        return IngestResult(
+            delivery.event_id, Outcome(WebhookOutcome.IGNORED), trigger=delivery.trigger
+        )
     outcome = await _apply(session, settings, cohort.id, delivery, row_id)
-    return IngestResult(delivery.event_id, outcome)
+    return IngestResult(delivery.event_id, outcome, trigger=delivery.trigger)
 
 
 async def _apply(
@@ -170,7 +203,7 @@ async def _keep_failed(
     )
     # A concurrent copy may have been stored meanwhile, applied or failed: this one is a copy.
     outcome = WebhookOutcome.FAILED if row_id else WebhookOutcome.DUPLICATE
-    return IngestResult(delivery.event_id, Outcome(outcome))
+    return IngestResult(delivery.event_id, Outcome(outcome), trigger=delivery.trigger)
 
 
 async def _queue(
@@ -187,11 +220,13 @@ async def _queue(
     except JournalFull as full:
         raise Unavailable(str(full)) from None
     logger.warning("database unreachable: delivery kept in the journal (%s)", type(error).__name__)
+    trigger: str | None
     try:
-        event_id = calcom.parse_delivery(body).event_id
+        parsed = calcom.parse_delivery(body)
+        event_id, trigger = parsed.event_id, parsed.trigger
     except calcom.MalformedDelivery as malformed:
-        event_id = malformed.event_id
-    return IngestResult(event_id, Outcome(WebhookOutcome.PENDING), queued=True)
+        event_id, trigger = malformed.event_id, malformed.trigger
+    return IngestResult(event_id, Outcome(WebhookOutcome.PENDING), queued=True, trigger=trigger)
 
 
 async def retry_due_failures(sessionmaker: SessionMaker, settings: Settings, limit: int) -> int:

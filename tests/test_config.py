@@ -1,0 +1,117 @@
+"""Settings: production refuses what would make it unsafe; the README documents every one."""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from scheduling_service.config import DEVELOPMENT_JWT_SECRET, Settings
+from tests.conftest import ROOT
+from tests.e2e.server import BIN
+
+STRONG_SECRET = "8f2c5e0b7a4d9c1e6f3a8b5d2e7c0a9f"
+
+
+def production(**values: Any) -> Settings:
+    chosen: dict[str, Any] = {
+        "environment": "production",
+        "public_base_url": "https://scheduling.example.org",
+        "jwt_secret": STRONG_SECRET,
+        **values,
+    }
+    return Settings(_env_file=None, **chosen)  # type: ignore[call-arg]
+
+
+def refusal(**values: Any) -> str:
+    with pytest.raises(ValidationError) as refused:
+        production(**values)
+    return str(refused.value)
+
+
+def test_production_accepts_a_strong_secret_and_https() -> None:
+    assert production().environment == "production"
+
+
+def test_production_accepts_jwks_alone() -> None:
+    assert (
+        production(jwt_secret=None, jwt_jwks_url="https://idp.example.org/jwks").jwt_secret is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"jwt_secret": None}, "a missing JWT_SECRET"),
+        ({"jwt_secret": DEVELOPMENT_JWT_SECRET}, "the development JWT_SECRET"),
+        ({"jwt_secret": "too-short-secret"}, "a weak JWT_SECRET"),
+        ({"jwt_secret": "ab" * 32}, "a weak JWT_SECRET"),
+        # A set secret still verifies HS256 tokens, JWKS or not.
+        (
+            {"jwt_secret": "short", "jwt_jwks_url": "https://idp.example.org/jwks"},
+            "a weak JWT_SECRET",
+        ),
+        ({"public_base_url": "http://scheduling.example.org"}, "not https://"),
+        ({"public_base_url": "https://"}, "not https://"),
+    ],
+)
+def test_production_refuses_unsafe_settings(values: dict[str, Any], reason: str) -> None:
+    assert reason in refusal(**values)
+
+
+def test_production_names_every_refusal_at_once() -> None:
+    message = refusal(jwt_secret="short", public_base_url="http://x.example.org")
+
+    assert "a weak JWT_SECRET" in message
+    assert "not https://" in message
+
+
+def test_development_needs_no_configuration() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    assert settings.jwt_secret is not None
+    assert settings.jwt_secret.get_secret_value() == DEVELOPMENT_JWT_SECRET
+    assert settings.workers() == 1
+
+
+def test_serve_refuses_unsafe_production_in_one_line(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "production",
+        "JWT_SECRET": "short",
+        "PUBLIC_BASE_URL": "http://scheduling.example.org",
+    }
+    env.pop("JWT_JWKS_URL", None)
+
+    result = subprocess.run(
+        [str(BIN / "scheduling-service"), "serve", "--port", "1"],
+        env=env,
+        cwd=tmp_path,  # no .env here
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("scheduling-service: invalid configuration: production refuses ")
+    assert "a weak JWT_SECRET" in line
+    assert "not https://" in line
+
+
+def readme_settings() -> set[str]:
+    """The names in the first column of the README's configuration table."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([A-Z0-9_]+)`", row.split("|")[1])}
+
+
+def test_readme_documents_every_setting_and_no_other() -> None:
+    fields = {name.upper() for name in Settings.model_fields}
+
+    assert readme_settings() == fields

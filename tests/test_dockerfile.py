@@ -1,0 +1,78 @@
+"""The container image's recipe: checked by hadolint and by its structure (no Docker here)."""
+
+import json
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.e2e.server import BIN
+
+Instruction = tuple[str, str]
+
+
+def instructions() -> list[Instruction]:
+    """(KEYWORD, arguments) of each instruction, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (keyword.upper(), rest.strip())
+        for keyword, _, rest in (line.partition(" ") for line in lines)
+        if keyword and not keyword.startswith("#")
+    ]
+
+
+def stages() -> list[list[Instruction]]:
+    found: list[list[Instruction]] = []
+    for instruction in instructions():
+        if instruction[0] == "FROM":
+            found.append([])
+        found[-1].append(instruction)
+    return found
+
+
+def test_hadolint_finds_nothing() -> None:
+    hadolint = Path(BIN / "hadolint")
+    result = subprocess.run(
+        [str(hadolint), "--no-color", str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_build_stage_installs_the_locked_dependencies_with_hashes() -> None:
+    build, _ = stages()
+    runs = [arguments for keyword, arguments in build if keyword == "RUN"]
+    assert any("--require-hashes -r requirements/main.txt" in run for run in runs)
+
+
+def test_final_image_is_slim_and_runs_as_a_numeric_non_root_user() -> None:
+    *_, final = stages()
+    assert len(stages()) >= 2
+    assert re.fullmatch(r"python:3\.\d+-slim", final[0][1].split()[0])
+    [user] = [arguments for keyword, arguments in final if keyword == "USER"]
+    assert user.isdigit()
+    assert int(user) != 0
+    assert any(k == "COPY" and a.startswith("--from=build /venv") for k, a in final)
+
+
+def test_final_image_checks_health_and_serves() -> None:
+    *_, final = stages()
+    [healthcheck] = [arguments for keyword, arguments in final if keyword == "HEALTHCHECK"]
+    assert "http://127.0.0.1:8000/healthz" in healthcheck
+    [command] = [arguments for keyword, arguments in final if keyword == "CMD"]
+    assert json.loads(command)[:2] == ["scheduling-service", "serve"]
+    exposed = [arguments for keyword, arguments in final if keyword == "EXPOSE"]
+    assert exposed == ["8000"]
+
+
+@pytest.mark.parametrize("needed", ["alembic.ini", "migrations"])
+def test_final_image_can_migrate(needed: str) -> None:
+    *_, final = stages()
+    copied = [shlex.split(arguments) for keyword, arguments in final if keyword == "COPY"]
+    assert any(parts[0] == needed for parts in copied)
