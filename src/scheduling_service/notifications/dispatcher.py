@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service import metrics
+from scheduling_service.backoff import exponential_backoff
 from scheduling_service.config import Settings
 from scheduling_service.db import (
     SessionMaker,
@@ -107,8 +108,11 @@ class Dispatcher:
 
 def retry_delay(settings: Settings, attempts: int) -> timedelta:
     """How long a message waits after its `attempts`-th failed attempt."""
-    seconds = settings.outbox_retry_base_seconds * 2 ** (attempts - 1)
-    return timedelta(seconds=min(seconds, settings.outbox_retry_max_seconds))
+    return exponential_backoff(
+        attempts,
+        base_seconds=settings.outbox_retry_base_seconds,
+        max_seconds=settings.outbox_retry_max_seconds,
+    )
 
 
 async def run_worker(settings: Settings, database_url: str) -> None:

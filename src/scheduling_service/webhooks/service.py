@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.auth import Principal
+from scheduling_service.backoff import exponential_backoff
 from scheduling_service.calcom import delivery as calcom
 from scheduling_service.calcom.signature import signature_matches
 from scheduling_service.config import Settings
@@ -282,8 +283,11 @@ async def _reapply(session: AsyncSession, settings: Settings, event: WebhookEven
 
 
 def _backoff(settings: Settings, attempts: int) -> timedelta:
-    seconds = settings.webhook_retry_base_seconds * 2 ** (attempts - 1)
-    return timedelta(seconds=min(seconds, settings.webhook_retry_max_seconds))
+    return exponential_backoff(
+        attempts,
+        base_seconds=settings.webhook_retry_base_seconds,
+        max_seconds=settings.webhook_retry_max_seconds,
+    )
 
 
 def _describe(error: Exception) -> str:
