@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint openapi lock clean-data
+.PHONY: run test fuzz lint openapi lock clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Schemathesis against the real server process and a throwaway database (tests/fuzz/run.py).
+fuzz: $(VENV)/.dev
+	$(BIN)/python -m tests.fuzz.run
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
