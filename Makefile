@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test fuzz lint openapi lock clean-data
+.PHONY: run test fuzz bench lint openapi lock clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: $(VENV)/.dev
 # Schemathesis against the real server process and a throwaway database (tests/fuzz/run.py).
 fuzz: $(VENV)/.dev
 	$(BIN)/python -m tests.fuzz.run
+
+# The performance benchmark: seeds its own database, measures PostgreSQL's ceiling, then the
+# real server (bench/RESULTS.md). A few minutes; BENCH_ARGS=--big seeds 1,000,000 applications.
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check --fix .

@@ -26,7 +26,9 @@ class Settings(BaseSettings):
         description="postgresql+asyncpg:// URL; unset starts an embedded PostgreSQL.",
     )
     embedded_postgres_dir: Path = Path(".data/postgres")
-    database_pool_size: int = Field(default=10, ge=1)
+    # Small on purpose: PostgreSQL does the most with about two busy connections per core, and
+    # past that more connections only queue inside it (`make bench`, bench/RESULTS.md).
+    database_pool_size: int = Field(default=5, ge=1)
     public_base_url: str = "http://localhost:8000"
     jwt_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None

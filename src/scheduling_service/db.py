@@ -1,12 +1,14 @@
 import logging
+import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from scheduling_service.config import Settings
 
@@ -48,15 +51,46 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_postgres(settings.embedded_postgres_dir)
 
 
+# A pooled connection idle longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=0,
-        pool_pre_ping=True,
         # Statement parameters (a webhook's raw body, emails) stay out of logged errors.
         hide_parameters=True,
     )
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """Ping a connection before use only when it sat idle: a server restart is then noticed
+    before a request is spent on it, as `pool_pre_ping` would, without the three round trips
+    asyncpg's ping costs (BEGIN, a query, ROLLBACK) on every checkout of a busy pool.
+
+    A connection in steady use that breaks fails its statement instead; SQLAlchemy then
+    recycles every connection of the pool opened before it, and a webhook delivery that hit it
+    is kept in the journal (see `webhooks.service.ingest`).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def idle_from(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            # The pool discards this connection and hands out another (a new one if need be).
+            raise DisconnectionError("a pooled connection did not answer its ping") from error
 
 
 def create_sessionmaker(engine: AsyncEngine) -> SessionMaker:
@@ -102,17 +136,22 @@ _UNREACHABLE = (
 )
 
 
+def _unreachable_state(state: str) -> bool:
+    # Class 08: connection exceptions; 57P01-57P03: the server is shutting down or starting.
+    return state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
 def is_database_unavailable(error: BaseException) -> bool:
     """Whether `error` means PostgreSQL cannot be reached now, rather than a refused statement."""
     if isinstance(error, DBAPIError):
-        state = sqlstate_of(error) or ""
-        # Class 08: connection exceptions; 57P01-57P03: the server is shutting down or starting.
         return (
             error.connection_invalidated
-            or state.startswith("08")
-            or state in {"57P01", "57P02", "57P03"}
+            or _unreachable_state(sqlstate_of(error) or "")
             or isinstance(getattr(error.orig, "__cause__", None), _UNREACHABLE)
         )
+    # asyncpg's own errors, from the statements sent to it directly (`driver`).
+    if isinstance(error, asyncpg.PostgresError) and _unreachable_state(error.sqlstate or ""):
+        return True
     return isinstance(error, _UNREACHABLE)
 
 
@@ -131,8 +170,10 @@ async def run_in_transaction(
         try:
             async with sessionmaker() as session, session.begin():
                 return await work(session)
-        except DBAPIError as error:
-            sqlstate = sqlstate_of(error)
+        except (DBAPIError, asyncpg.PostgresError) as error:
+            # SQLAlchemy's errors wrap asyncpg's; the statements sent to asyncpg directly
+            # (`driver`) raise asyncpg's own.
+            sqlstate = sqlstate_of(error) if isinstance(error, DBAPIError) else error.sqlstate
             if sqlstate not in _RETRYABLE_SQLSTATES or attempt == attempts:
                 raise
             logger.warning("transaction retried after SQLSTATE %s", sqlstate)

@@ -191,7 +191,8 @@ async def test_pool_gauge_counts_connections_in_use(client: AsyncClient, app: Fa
 
     assert held == before + 1
     assert value(await scrape(client), in_use) == before
-    assert value(await scrape(client), "scheduling_db_pool_size") >= 10
+    pool_size = app.state.settings.database_pool_size
+    assert value(await scrape(client), "scheduling_db_pool_size") >= pool_size
 
 
 async def test_outbox_depth_is_the_pending_alerts(

@@ -1,18 +1,117 @@
+import json
 import uuid
 from collections.abc import Collection
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from asyncpg import Record
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Table,
+    Update,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling_service import driver
 from scheduling_service.db import constraint_of
 from scheduling_service.errors import Conflict
 from scheduling_service.models import Application, ApplicationEmailAlias, HistoryEntry
 from scheduling_service.pagination import Keyset, split_page
+from scheduling_service.writes import Write
 
 _UNIQUE_EMAIL = "uq_applications_cohort_id_contact_email"
+
+# The webhook's hot path reads and writes applications with Core statements built once (see
+# `scheduling_service.writes`), without loading ORM objects.
+_applications = cast(Table, Application.__table__)
+_aliases = cast(Table, ApplicationEmailAlias.__table__)
+_history = cast(Table, HistoryEntry.__table__)
+_STATE = (_applications.c.id, _applications.c.status, _applications.c.interview_booking_uid)
+_LOCK_BY_ID = driver.Sql(
+    select(*_STATE).where(_applications.c.id == bindparam("application_id")).with_for_update()
+)
+_LOCK_IN_COHORT = driver.Sql(
+    select(*_STATE)
+    .where(
+        _applications.c.id == bindparam("application_id"),
+        _applications.c.cohort_id == bindparam("cohort_id"),
+    )
+    .with_for_update()
+)
+_BY_CONTACT = func.lower(_applications.c.contact_email) == bindparam("email")
+# The contact email, or else a remembered alias (`find_by_email`'s rule), in one statement.
+_LOCK_BY_EMAIL = driver.Sql(
+    select(*_STATE)
+    .where(
+        _applications.c.cohort_id == bindparam("cohort_id"),
+        or_(
+            _BY_CONTACT,
+            _applications.c.id
+            == select(_aliases.c.application_id)
+            .where(
+                _aliases.c.cohort_id == bindparam("cohort_id"),
+                _aliases.c.email == bindparam("email"),
+            )
+            .scalar_subquery(),
+        ),
+    )
+    .order_by(_BY_CONTACT.desc())
+    .limit(1)
+    .with_for_update()
+)
+_INTERVIEW_COLUMNS = (
+    "interview_booking_uid",
+    "interview_start_time",
+    "interview_end_time",
+    "interview_meeting_url",
+)
+# Writes (`scheduling_service.writes`); bind parameters are named apart from the columns and
+# from other tables' writes.
+_HISTORY_COLUMNS = [c for c in _history.c if c.name != "at"]
+
+
+def _set_status(condition: ColumnElement[bool] | None) -> Update:
+    statement = update(_applications).where(_applications.c.id == bindparam("app_id"))
+    if condition is not None:
+        statement = statement.where(condition)
+    return statement.values(status=bindparam("app_status"))
+
+
+def _set_status_and_interview(condition: ColumnElement[bool] | None) -> Update:
+    interview = {
+        c: bindparam(f"app_{c}", type_=_applications.c[c].type) for c in _INTERVIEW_COLUMNS
+    }
+    return _set_status(condition).values(**interview)
+
+
+def _add_history(condition: ColumnElement[bool] | None) -> Insert:
+    row = select(*(bindparam(f"history_{c.name}", type_=c.type) for c in _HISTORY_COLUMNS))
+    if condition is not None:
+        row = row.where(condition)
+    return insert(_history).from_select([c.name for c in _HISTORY_COLUMNS], row)
+
+
+@dataclass(frozen=True)
+class ApplicationState:
+    """What applying a booking needs of an application."""
+
+    id: uuid.UUID
+    status: str
+    interview_booking_uid: str | None
+
+
+def _state(row: Record | None) -> ApplicationState | None:
+    if row is None:
+        return None
+    return ApplicationState(row["id"], row["status"], row["interview_booking_uid"])
 
 
 def _escape_like(text: str) -> str:
@@ -76,6 +175,37 @@ class ApplicationRepository:
                 return found
         return None
 
+    async def lock_state(
+        self, application_id: uuid.UUID, *, cohort_id: uuid.UUID | None = None
+    ) -> ApplicationState | None:
+        """Lock the application (of the cohort, when given) and read what a booking needs."""
+        if cohort_id is None:
+            row = await driver.fetchrow(
+                self.session, _LOCK_BY_ID, {"application_id": application_id}
+            )
+        else:
+            values = {"application_id": application_id, "cohort_id": cohort_id}
+            row = await driver.fetchrow(self.session, _LOCK_IN_COHORT, values)
+        return _state(row)
+
+    async def lock_state_by_email(
+        self, cohort_id: uuid.UUID, email: str
+    ) -> ApplicationState | None:
+        """Lock the application whose contact email, or else a remembered alias, is `email`."""
+        values = {"cohort_id": cohort_id, "email": email.strip().lower()}
+        return _state(await driver.fetchrow(self.session, _LOCK_BY_EMAIL, values))
+
+    @staticmethod
+    def update_write(application_id: uuid.UUID, values: dict[str, Any]) -> Write:
+        """Set the application's status, and its interview when `values` has it."""
+        named = {f"app_{column}": value for column, value in values.items()}
+        named["app_id"] = application_id
+        if set(values) == {"status", *_INTERVIEW_COLUMNS}:
+            return Write(_set_status_and_interview, named)
+        if set(values) == {"status"}:
+            return Write(_set_status, named)
+        raise ValueError(f"no statement writes {sorted(values)}")
+
     async def remember_alias(
         self, cohort_id: uuid.UUID, email: str, application_id: uuid.UUID
     ) -> None:
@@ -119,6 +249,16 @@ class ApplicationRepository:
 class HistoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    @staticmethod
+    def add_write(values: dict[str, Any]) -> Write:
+        """Add an entry (`applications.service.history_values`) with other writes."""
+        named = {f"history_{column}": value for column, value in values.items()}
+        named["history_id"] = uuid.uuid4()
+        # JSONB goes to asyncpg as JSON text (see `scheduling_service.driver`).
+        if named["history_interview"] is not None:
+            named["history_interview"] = json.dumps(named["history_interview"])
+        return Write(_add_history, named)
 
     def add(self, entry: HistoryEntry) -> None:
         self.session.add(entry)

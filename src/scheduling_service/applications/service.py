@@ -177,6 +177,72 @@ _INTERVIEW_KIND = {
 }
 
 
+@dataclass(frozen=True)
+class BookingChange:
+    """What a booking event does to an application, as the state machine decides it."""
+
+    status: str
+    interview: InterviewChange
+    slot: InterviewSlot
+    kind: HistoryKind
+    from_status: str | None
+    to_status: str | None
+
+    def application_values(self) -> dict[str, Any]:
+        """The columns of the application to write."""
+        values: dict[str, Any] = {"status": self.status}
+        if self.interview is InterviewChange.SAVE:
+            values.update(
+                interview_booking_uid=self.slot.booking_uid,
+                interview_start_time=self.slot.start_time,
+                interview_end_time=self.slot.end_time,
+                interview_meeting_url=self.slot.meeting_url,
+            )
+        elif self.interview is InterviewChange.CLEAR:
+            values.update(
+                interview_booking_uid=None,
+                interview_start_time=None,
+                interview_end_time=None,
+                interview_meeting_url=None,
+            )
+        return values
+
+
+def plan_booking(
+    status: str,
+    interview_booking_uid: str | None,
+    event: BookingEvent,
+    slot: InterviewSlot,
+    *,
+    replaces_uid: str | None = None,
+    kind: HistoryKind | None = None,
+) -> BookingChange | None:
+    """The change a booking event makes to an application in `status` whose current
+    interview is `interview_booking_uid`; None when it changes nothing.
+
+    `slot` is the booking created, the new booking of a reschedule (`replaces_uid` names the
+    one it replaces) or the booking cancelled.
+    """
+    concerned_uid = slot.booking_uid if event is BookingEvent.CANCELLED else replaces_uid
+    concerns_current = concerned_uid is not None and interview_booking_uid == concerned_uid
+    before = Status(status)
+    transition = pipeline.apply_booking(before, event, concerns_current_interview=concerns_current)
+    if transition.interview is InterviewChange.KEEP and transition.status is before:
+        return None
+    status_changed = transition.status is not before
+    if kind is None:
+        scheduled_as = event if concerns_current else BookingEvent.CREATED
+        kind = _INTERVIEW_KIND[event if event is BookingEvent.CANCELLED else scheduled_as]
+    return BookingChange(
+        status=transition.status.value,
+        interview=transition.interview,
+        slot=slot,
+        kind=kind,
+        from_status=before.value if status_changed else None,
+        to_status=transition.status.value if status_changed else None,
+    )
+
+
 async def apply_booking(
     session: AsyncSession,
     application: Application,
@@ -191,42 +257,56 @@ async def apply_booking(
 
     `slot` is the booking created, the new booking of a reschedule (`replaces_uid` names the
     one it replaces) or the booking cancelled. Answers whether anything changed; a change is
-    written to the history.
+    written to the history. (The webhook path writes the same change with
+    `ApplicationRepository.booking_change_statements`, batched with its other writes.)
     """
-    concerned_uid = slot.booking_uid if event is BookingEvent.CANCELLED else replaces_uid
-    concerns_current = (
-        concerned_uid is not None and application.interview_booking_uid == concerned_uid
+    change = plan_booking(
+        application.status,
+        application.interview_booking_uid,
+        event,
+        slot,
+        replaces_uid=replaces_uid,
+        kind=kind,
     )
-    before = Status(application.status)
-    transition = pipeline.apply_booking(before, event, concerns_current_interview=concerns_current)
-    if transition.interview is InterviewChange.KEEP and transition.status is before:
+    if change is None:
         return False
-    if transition.interview is InterviewChange.SAVE:
-        application.interview_booking_uid = slot.booking_uid
-        application.interview_start_time = slot.start_time
-        application.interview_end_time = slot.end_time
-        application.interview_meeting_url = slot.meeting_url
-    elif transition.interview is InterviewChange.CLEAR:
-        application.interview_booking_uid = None
-        application.interview_start_time = None
-        application.interview_end_time = None
-        application.interview_meeting_url = None
-    application.status = transition.status.value
-    status_changed = transition.status is not before
-    if kind is None:
-        scheduled_as = event if concerns_current else BookingEvent.CREATED
-        kind = _INTERVIEW_KIND[event if event is BookingEvent.CANCELLED else scheduled_as]
+    for column, value in change.application_values().items():
+        setattr(application, column, value)
     record_history(
         session,
         application,
-        kind,
+        change.kind,
         cause,
-        from_status=before.value if status_changed else None,
-        to_status=transition.status.value if status_changed else None,
+        from_status=change.from_status,
+        to_status=change.to_status,
         interview=slot,
     )
     await ApplicationRepository(session).flush()
     return True
+
+
+def history_values(
+    application_id: uuid.UUID | None,
+    kind: HistoryKind,
+    cause: Cause,
+    *,
+    from_status: str | None,
+    to_status: str | None,
+    interview: InterviewSlot | None = None,
+) -> dict[str, Any]:
+    """The columns of a history entry."""
+    return {
+        "application_id": application_id,
+        "orphaned_interview_id": cause.orphaned_interview_id,
+        "kind": kind.value,
+        "from_status": from_status,
+        "to_status": to_status,
+        "interview": interview.as_json() if interview else None,
+        "cause": cause.kind.value,
+        "event_id": cause.event_id,
+        "actor": cause.actor,
+        "reason": cause.reason,
+    }
 
 
 def record_history(
@@ -241,15 +321,13 @@ def record_history(
 ) -> None:
     HistoryRepository(session).add(
         HistoryEntry(
-            application_id=application.id if application else None,
-            orphaned_interview_id=cause.orphaned_interview_id,
-            kind=kind.value,
-            from_status=from_status,
-            to_status=to_status,
-            interview=interview.as_json() if interview else None,
-            cause=cause.kind.value,
-            event_id=cause.event_id,
-            actor=cause.actor,
-            reason=cause.reason,
+            **history_values(
+                application.id if application else None,
+                kind,
+                cause,
+                from_status=from_status,
+                to_status=to_status,
+                interview=interview,
+            )
         )
     )

@@ -1,7 +1,9 @@
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import Cohort, Organization
@@ -24,9 +26,33 @@ class OrganizationRepository:
         await self.session.flush()
 
 
+_cohorts = cast(Table, Cohort.__table__)
+# Every delivery reads this: built once (see `scheduling_service.writes`), no ORM object.
+_SECRETS = select(
+    _cohorts.c.id,
+    _cohorts.c.webhook_secret,
+    _cohorts.c.previous_webhook_secret,
+    _cohorts.c.previous_secret_expires_at,
+).where(_cohorts.c.id == bindparam("cohort_id"))
+
+
+@dataclass(frozen=True)
+class CohortSecrets:
+    """What verifying a webhook delivery needs of its cohort."""
+
+    id: uuid.UUID
+    webhook_secret: str
+    previous_webhook_secret: str | None
+    previous_secret_expires_at: datetime | None
+
+
 class CohortRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def secrets(self, cohort_id: uuid.UUID) -> CohortSecrets | None:
+        row = (await self.session.execute(_SECRETS, {"cohort_id": cohort_id})).first()
+        return None if row is None else CohortSecrets(**row._mapping)
 
     async def add(self, cohort: Cohort) -> Cohort:
         self.session.add(cohort)

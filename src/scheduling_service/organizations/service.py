@@ -1,6 +1,7 @@
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,7 +114,18 @@ async def rotate_webhook_secret(
     return cohort.webhook_secret, expires_at
 
 
-def accepted_secrets(cohort: Cohort, now: datetime) -> list[str]:
+class HasWebhookSecrets(Protocol):
+    """A cohort, or what the webhook reads of one (`CohortRepository.secrets`)."""
+
+    @property
+    def webhook_secret(self) -> str: ...
+    @property
+    def previous_webhook_secret(self) -> str | None: ...
+    @property
+    def previous_secret_expires_at(self) -> datetime | None: ...
+
+
+def accepted_secrets(cohort: HasWebhookSecrets, now: datetime) -> list[str]:
     """The secrets a delivery may be signed with: the current one, and the previous one
     while its grace period lasts."""
     accepted = [cohort.webhook_secret]

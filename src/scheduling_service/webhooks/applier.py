@@ -6,27 +6,42 @@ booking (uid, applicant email) is stored once, so a second delivery of the same 
 finds it applied already; concurrent copies meet at that unique index. Rows are locked in one
 order, orphaned interview, application, then booking, so events and manual matches do not
 deadlock.
+
+This is the hot path: an application's changes are read and written with Core statements
+rather than ORM objects, and the writes nobody reads back (the application, its history, the
+bookings superseded or cancelled, the event's outcome) go out together at the end, as one
+statement (`PendingWrites`). Orphaned interviews, rarer, go through the ORM.
 """
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service.applications.repository import ApplicationRepository
-from scheduling_service.applications.service import Cause, InterviewSlot, apply_booking
+from scheduling_service.applications.repository import (
+    ApplicationRepository,
+    ApplicationState,
+    HistoryRepository,
+)
+from scheduling_service.applications.service import (
+    Cause,
+    InterviewSlot,
+    history_values,
+    plan_booking,
+)
 from scheduling_service.calcom import delivery as calcom
 from scheduling_service.config import Settings
-from scheduling_service.models import (
-    Application,
-    Booking,
-    BookingState,
-    HistoryCause,
-    WebhookOutcome,
-)
+from scheduling_service.models import Booking, BookingState, HistoryCause, WebhookOutcome
 from scheduling_service.orphans import service as orphans
 from scheduling_service.pipeline import BookingEvent
-from scheduling_service.webhooks.repository import BookingRepository
+from scheduling_service.webhooks.repository import (
+    BookingRepository,
+    BookingRow,
+    WebhookEventRepository,
+)
+from scheduling_service.writes import PendingWrites
 
 CALCOM_ACTOR = "calcom"
 
@@ -55,31 +70,57 @@ class BookingApplier:
         self.event_row_id = event_row_id
         self.bookings = BookingRepository(session)
         self.applications = ApplicationRepository(session)
+        self.writes = PendingWrites(session)
         self.cause = Cause(HistoryCause.WEBHOOK, CALCOM_ACTOR, event_id=event_id)
+        # The outcome when the pending writes' gate finds the change applied already.
+        self._otherwise: Callable[[], Awaitable[Outcome]] | None = None
 
     async def apply(self, trigger: calcom.Trigger, booking: calcom.Booking) -> Outcome:
+        """Apply the event and record its outcome on the event's row."""
         if trigger is calcom.Trigger.BOOKING_CANCELLED:
-            return await self.cancelled(booking)
-        if trigger is calcom.Trigger.BOOKING_RESCHEDULED and booking.reschedule_uid:
-            return await self.rescheduled(booking, booking.reschedule_uid)
-        return await self.created(booking)
+            outcome = await self.cancelled(booking)
+        elif trigger is calcom.Trigger.BOOKING_RESCHEDULED and booking.reschedule_uid:
+            outcome = await self.rescheduled(booking, booking.reschedule_uid)
+        else:
+            outcome = await self.created(booking)
+        self.writes.add(
+            WebhookEventRepository.outcome_write(
+                self.event_row_id,
+                outcome.outcome,
+                application_id=outcome.application_id,
+                orphaned_interview_id=outcome.orphaned_interview_id,
+            )
+        )
+        if await self.writes.flush():
+            return outcome
+        # The booking was stored, or cancelled, already (a copy of this change): nothing was
+        # written, the outcome included.
+        assert self._otherwise is not None
+        outcome = await self._otherwise()
+        await WebhookEventRepository(self.session).set_outcome(
+            self.event_row_id,
+            outcome.outcome,
+            application_id=outcome.application_id,
+            orphaned_interview_id=outcome.orphaned_interview_id,
+        )
+        return outcome
 
     async def created(
-        self, booking: calcom.Booking, rescheduled_from: Booking | None = None
+        self, booking: calcom.Booking, rescheduled_from: BookingRow | None = None
     ) -> Outcome:
-        row = await self._insert(booking, rescheduled_from)
-        if row is None:
-            return await self._already_known(booking)
+        # The application first (lock order: application, then booking); a concurrent copy
+        # waits here, then finds the booking stored.
         application = await self._match(booking)
         if application is None:
+            row = await self._insert(booking, rescheduled_from)
+            if row is None:
+                return await self._already_known(booking)
             orphan = await orphans.open_orphan(
                 self.session, self.cohort_id, row, self.event_row_id, self.settings
             )
             return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
-        row.application_id = application.id
-        await apply_booking(
-            self.session, application, BookingEvent.CREATED, _slot(booking), self.cause
-        )
+        self._store(booking, application, rescheduled_from)
+        self._apply_booking(application, BookingEvent.CREATED, _slot(booking))
         return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
 
     async def rescheduled(self, booking: calcom.Booking, original_uid: str) -> Outcome:
@@ -91,37 +132,36 @@ class BookingApplier:
         if original is None:
             outcome = await self.created(booking)
             if outcome.outcome is not WebhookOutcome.DUPLICATE:
-                # Remember the replaced booking, so its creation arriving late is not applied.
-                await self.bookings.insert_if_new(
-                    cohort_id=self.cohort_id,
-                    uid=original_uid,
-                    applicant_email=booking.applicant_email,
-                    state=BookingState.RESCHEDULED.value,
+                # Remember the replaced booking, so its creation arriving late is not applied
+                # (with the new booking, and only if that one is new).
+                self.writes.add(
+                    BookingRepository.store_write(
+                        cohort_id=self.cohort_id,
+                        uid=original_uid,
+                        applicant_email=booking.applicant_email,
+                        state=BookingState.RESCHEDULED,
+                        remembered=True,
+                    )
                 )
             return outcome
         original = await self._settle(original)
         if original.application_id is None and original.orphaned_interview_id is None:
             # Only a cancellation that came first knows this uid: nothing to follow.
             return await self.created(booking, rescheduled_from=original)
+        if original.application_id is not None:
+            application = await self._lock_application(original.application_id)
+            self._store(booking, application, original)
+            self._supersede(original)
+            self._apply_booking(
+                application, BookingEvent.RESCHEDULED, _slot(booking), replaces_uid=original_uid
+            )
+            return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
         row = await self._insert(booking, original)
         if row is None:
             return await self._already_known(booking)
-        if original.application_id is not None:
-            application = await self._lock_application(original.application_id)
-            await self._supersede(original)
-            row.application_id = application.id
-            await apply_booking(
-                self.session,
-                application,
-                BookingEvent.RESCHEDULED,
-                _slot(booking),
-                self.cause,
-                replaces_uid=original_uid,
-            )
-            return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
         assert original.orphaned_interview_id is not None
         orphan = await orphans.follow_reschedule(self.session, original.orphaned_interview_id, row)
-        await self._supersede(original)
+        self._supersede(original)
         return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
 
     async def cancelled(self, booking: calcom.Booking) -> Outcome:
@@ -142,25 +182,39 @@ class BookingApplier:
                 return Outcome(WebhookOutcome.IGNORED)
             # A concurrent delivery stored this booking first; it is visible now.
             rows = await self.bookings.find(self.cohort_id, booking.uid, emails)
-        outcomes = [await self._cancel(row) for row in rows]
+        outcomes = []
+        for row in rows:
+            # A seated event's bookings may share an application: the previous one's writes
+            # go first (the last one's go with the outcome).
+            await self.writes.flush()
+            outcomes.append(await self._cancel(row, alone=len(rows) == 1))
         changed = [o for o in outcomes if o.outcome is not WebhookOutcome.DUPLICATE]
         return (changed or outcomes)[0]
 
-    async def _cancel(self, row: Booking) -> Outcome:
+    async def _cancel(self, row: BookingRow, *, alone: bool) -> Outcome:
         row = await self._settle(row)
-        application = None
+        if row.application_id is not None and alone:
+            application = await self._lock_application(row.application_id)
+            # Cancelled here unless it is already: the rest is written only if it was not.
+            self.writes.gate_on(BookingRepository.cancel_write(row.id))
+            self._otherwise = partial(
+                _known, Outcome(WebhookOutcome.DUPLICATE, application_id=application.id)
+            )
+            self._apply_booking(application, BookingEvent.CANCELLED, _row_slot(row))
+            return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
         if row.application_id is not None:
             application = await self._lock_application(row.application_id)
-        row = await self.bookings.lock(row)
-        already_cancelled = row.state == BookingState.CANCELLED.value
-        row.state = BookingState.CANCELLED.value
-        if application is not None:
-            if not already_cancelled:
-                await apply_booking(
-                    self.session, application, BookingEvent.CANCELLED, _row_slot(row), self.cause
-                )
-            outcome = WebhookOutcome.DUPLICATE if already_cancelled else WebhookOutcome.MATCHED
-            return Outcome(outcome, application_id=application.id)
+            already_cancelled = (
+                await self.bookings.lock_state(row.id) == BookingState.CANCELLED.value
+            )
+            if already_cancelled:
+                return Outcome(WebhookOutcome.DUPLICATE, application_id=application.id)
+            self.writes.add(BookingRepository.state_write(row.id, BookingState.CANCELLED))
+            self._apply_booking(application, BookingEvent.CANCELLED, _row_slot(row))
+            return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
+        already_cancelled = await self.bookings.lock_state(row.id) == BookingState.CANCELLED.value
+        if not already_cancelled:
+            self.writes.add(BookingRepository.state_write(row.id, BookingState.CANCELLED))
         if row.orphaned_interview_id is not None:
             if not already_cancelled:
                 await orphans.cancel_orphan(self.session, row.orphaned_interview_id)
@@ -169,7 +223,7 @@ class BookingApplier:
         return Outcome(WebhookOutcome.IGNORED)
 
     async def _insert(
-        self, booking: calcom.Booking, rescheduled_from: Booking | None
+        self, booking: calcom.Booking, rescheduled_from: BookingRow | None
     ) -> Booking | None:
         return await self.bookings.insert_if_new(
             cohort_id=self.cohort_id,
@@ -184,6 +238,65 @@ class BookingApplier:
             rescheduled_from_id=rescheduled_from.id if rescheduled_from else None,
         )
 
+    def _store(
+        self,
+        booking: calcom.Booking,
+        application: ApplicationState,
+        rescheduled_from: BookingRow | None,
+    ) -> None:
+        """Store the booking as the application's, and write the rest only if it is new (a
+        concurrent copy waits on the unique index, then writes nothing)."""
+        self.writes.gate_on(
+            BookingRepository.store_write(
+                cohort_id=self.cohort_id,
+                uid=booking.uid,
+                applicant_email=booking.applicant_email,
+                applicant_name=booking.applicant_name,
+                time_zone=booking.time_zone,
+                start_time=booking.start_time,
+                end_time=booking.end_time,
+                meeting_url=booking.meeting_url,
+                state=BookingState.ACTIVE,
+                application_id=application.id,
+                rescheduled_from_id=rescheduled_from.id if rescheduled_from else None,
+            )
+        )
+        self._otherwise = partial(self._already_known, booking)
+
+    def _apply_booking(
+        self,
+        application: ApplicationState,
+        event: BookingEvent,
+        slot: InterviewSlot,
+        *,
+        replaces_uid: str | None = None,
+    ) -> None:
+        """What `applications.service.apply_booking` does, as pending writes."""
+        change = plan_booking(
+            application.status,
+            application.interview_booking_uid,
+            event,
+            slot,
+            replaces_uid=replaces_uid,
+        )
+        if change is None:
+            return
+        self.writes.add(
+            ApplicationRepository.update_write(application.id, change.application_values())
+        )
+        self.writes.add(
+            HistoryRepository.add_write(
+                history_values(
+                    application.id,
+                    change.kind,
+                    self.cause,
+                    from_status=change.from_status,
+                    to_status=change.to_status,
+                    interview=slot,
+                )
+            )
+        )
+
     async def _already_known(self, booking: calcom.Booking) -> Outcome:
         known = await self.bookings.find(self.cohort_id, booking.uid, [booking.applicant_email])
         row = known[0]
@@ -196,18 +309,16 @@ class BookingApplier:
         # Its cancellation arrived first: the booking no longer exists in Cal.com.
         return Outcome(WebhookOutcome.IGNORED)
 
-    async def _match(self, booking: calcom.Booking) -> Application | None:
+    async def _match(self, booking: calcom.Booking) -> ApplicationState | None:
         if booking.application_id_hint is not None:
-            application = await self.applications.get_in_cohort(
-                self.cohort_id, booking.application_id_hint, for_update=True
+            application = await self.applications.lock_state(
+                booking.application_id_hint, cohort_id=self.cohort_id
             )
             if application is not None:
                 return application
-        return await self.applications.find_by_email(
-            self.cohort_id, booking.applicant_email, for_update=True
-        )
+        return await self.applications.lock_state_by_email(self.cohort_id, booking.applicant_email)
 
-    async def _settle(self, booking: Booking) -> Booking:
+    async def _settle(self, booking: BookingRow) -> BookingRow:
         """Lock an orphan's booking's orphan first, then re-read the booking: an admin may have
         matched the orphan meanwhile, and then the booking belongs to the application."""
         if booking.application_id is None and booking.orphaned_interview_id is not None:
@@ -215,21 +326,28 @@ class BookingApplier:
             return await self.bookings.refresh(booking)
         return booking
 
-    async def _lock_application(self, application_id: uuid.UUID) -> Application:
-        application = await self.applications.get(application_id, for_update=True)
+    async def _lock_application(self, application_id: uuid.UUID) -> ApplicationState:
+        application = await self.applications.lock_state(application_id)
         assert application is not None, "a booking's application is never deleted"
         return application
 
-    async def _supersede(self, original: Booking) -> None:
-        original = await self.bookings.lock(original)
-        if original.state == BookingState.ACTIVE.value:
-            original.state = BookingState.RESCHEDULED.value
+    def _supersede(self, original: BookingRow) -> None:
+        """The original of a reschedule is no longer active (unless cancelled meanwhile)."""
+        self.writes.add(
+            BookingRepository.state_write(
+                original.id, BookingState.RESCHEDULED, only_from=BookingState.ACTIVE
+            )
+        )
+
+
+async def _known(outcome: Outcome) -> Outcome:
+    return outcome
 
 
 def _slot(booking: calcom.Booking) -> InterviewSlot:
     return InterviewSlot(booking.uid, booking.start_time, booking.end_time, booking.meeting_url)
 
 
-def _row_slot(row: Booking) -> InterviewSlot:
+def _row_slot(row: BookingRow) -> InterviewSlot:
     assert row.start_time is not None and row.end_time is not None
     return InterviewSlot(row.uid, row.start_time, row.end_time, row.meeting_url)

@@ -1,14 +1,186 @@
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from asyncpg import Record
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    String,
+    Table,
+    Update,
+    any_,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service.models import Booking, WebhookEvent, WebhookOutcome
+from scheduling_service import driver, writes
+from scheduling_service.models import Booking, BookingState, WebhookEvent, WebhookOutcome
 from scheduling_service.pagination import Keyset, split_page
+from scheduling_service.writes import Template, Write
+
+# The hot path's statements, built once with named bind parameters (`scheduling_service.writes`
+# says why), named apart from the columns and from other tables' writes.
+_events = cast(Table, WebhookEvent.__table__)
+_bookings = cast(Table, Booking.__table__)
+_EVENT_COLUMNS = (
+    "cohort_id",
+    "event_id",
+    "trigger",
+    "raw_body",
+    "outcome",
+    "reason",
+    "attempts",
+    "next_attempt_at",
+)
+_INSERT_EVENT = (
+    insert(_events)
+    .values(
+        id=bindparam("event_row_id"),
+        **{c: bindparam(f"event_{c}", type_=_events.c[c].type) for c in _EVENT_COLUMNS},
+    )
+    .on_conflict_do_nothing(index_elements=["cohort_id", "event_id"])
+)
+_STORE_EVENT = driver.Sql(_INSERT_EVENT.returning(_events.c.id))
+# Storing the event also sets the transaction's lock timeout, as `SET LOCAL` would, without a
+# round trip of its own (RETURNING is evaluated only for a newly stored event).
+_STORE_EVENT_SETTING_LOCK_TIMEOUT = driver.Sql(
+    _INSERT_EVENT.returning(
+        _events.c.id, func.set_config("lock_timeout", bindparam("lock_timeout"), True)
+    )
+)
+
+
+def _record_outcome(condition: ColumnElement[bool] | None) -> Update:
+    statement = update(_events).where(_events.c.id == bindparam("outcome_row_id"))
+    if condition is not None:
+        statement = statement.where(condition)
+    return statement.values(
+        outcome=bindparam("outcome_outcome"),
+        application_id=bindparam("outcome_application_id", type_=_events.c.application_id.type),
+        orphaned_interview_id=bindparam(
+            "outcome_orphaned_interview_id", type_=_events.c.orphaned_interview_id.type
+        ),
+        reason=None,
+        next_attempt_at=None,
+    )
+
+
+_BOOKING_COLUMNS = (
+    "cohort_id",
+    "uid",
+    "applicant_email",
+    "applicant_name",
+    "time_zone",
+    "start_time",
+    "end_time",
+    "meeting_url",
+    "state",
+    "application_id",
+    "rescheduled_from_id",
+)
+
+
+def _booking_store(prefix: str) -> Template:
+    """A template storing a booking unless (uid, applicant email) is known: it RETURNS the
+    booking's ID if it stored it. Its parameters are `{prefix}id`, `{prefix}cohort_id`..."""
+
+    def store(condition: ColumnElement[bool] | None) -> Insert:
+        row = select(
+            bindparam(f"{prefix}id", type_=_bookings.c.id.type),
+            *(bindparam(f"{prefix}{c}", type_=_bookings.c[c].type) for c in _BOOKING_COLUMNS),
+        )
+        if condition is not None:
+            row = row.where(condition)
+        return (
+            insert(_bookings)
+            .from_select(["id", *_BOOKING_COLUMNS], row)
+            .on_conflict_do_nothing(index_elements=["cohort_id", "uid", "applicant_email"])
+            .returning(_bookings.c.id)
+        )
+
+    return store
+
+
+_store_booking = _booking_store("booking_")
+# The original of a reschedule, remembered in the same statement as its new booking.
+_remember_booking = _booking_store("remembered_")
+
+
+_ROW_COLUMNS = (
+    _bookings.c.id,
+    _bookings.c.uid,
+    _bookings.c.applicant_email,
+    _bookings.c.state,
+    _bookings.c.start_time,
+    _bookings.c.end_time,
+    _bookings.c.meeting_url,
+    _bookings.c.application_id,
+    _bookings.c.orphaned_interview_id,
+)
+_FIND_QUERY = (
+    select(*_ROW_COLUMNS)
+    .where(_bookings.c.cohort_id == bindparam("cohort_id"), _bookings.c.uid == bindparam("uid"))
+    .order_by(_bookings.c.created_at)
+)
+_FIND = driver.Sql(_FIND_QUERY)
+_FIND_OF_EMAILS = driver.Sql(
+    _FIND_QUERY.where(_bookings.c.applicant_email == any_(bindparam("emails", type_=ARRAY(String))))
+)
+_READ = driver.Sql(select(*_ROW_COLUMNS).where(_bookings.c.id == bindparam("booking_id")))
+_LOCK_STATE = driver.Sql(
+    select(_bookings.c.state).where(_bookings.c.id == bindparam("booking_id")).with_for_update()
+)
+
+
+def _set_state(condition: ColumnElement[bool] | None) -> Update:
+    statement = update(_bookings).where(_bookings.c.id == bindparam("state_booking_id"))
+    if condition is not None:
+        statement = statement.where(condition)
+    return statement.values(state=bindparam("state_state"))
+
+
+def _set_state_from(condition: ColumnElement[bool] | None) -> Update:
+    return _set_state(condition).where(_bookings.c.state == bindparam("state_from"))
+
+
+def _cancel(condition: ColumnElement[bool] | None) -> Update:
+    """Cancel the booking unless it is cancelled: it RETURNS its ID if it cancelled it."""
+    assert condition is None, "a gate runs unconditionally"
+    return (
+        update(_bookings)
+        .where(
+            _bookings.c.id == bindparam("cancel_booking_id"),
+            _bookings.c.state != BookingState.CANCELLED.value,
+        )
+        .values(state=BookingState.CANCELLED.value)
+        .returning(_bookings.c.id)
+    )
+
+
+@dataclass(frozen=True)
+class BookingRow:
+    """A booking as the webhook path reads it (no ORM object)."""
+
+    id: uuid.UUID
+    uid: str
+    applicant_email: str
+    state: str
+    start_time: datetime | None
+    end_time: datetime | None
+    meeting_url: str | None
+    application_id: uuid.UUID | None
+    orphaned_interview_id: uuid.UUID | None
+
+
+def _rows(rows: list[Record]) -> list[BookingRow]:
+    return [BookingRow(**row) for row in rows]
 
 
 class WebhookEventRepository:
@@ -26,30 +198,32 @@ class WebhookEventRepository:
         reason: str | None = None,
         attempts: int = 0,
         next_attempt_at: datetime | None = None,
+        lock_timeout_ms: int | None = None,
     ) -> uuid.UUID | None:
         """Store the event; None when the cohort has it already.
 
         A concurrent copy waits here on the unique index until the first commits, then finds
-        the conflict: that is what makes concurrent deliveries apply once.
+        the conflict: that is what makes concurrent deliveries apply once. With
+        `lock_timeout_ms`, a newly stored event also sets the transaction's `lock_timeout`
+        for what follows (as `SET LOCAL` would, without a round trip of its own).
         """
-        statement = (
-            insert(WebhookEvent)
-            .values(
-                id=uuid.uuid4(),
-                cohort_id=cohort_id,
-                event_id=event_id,
-                trigger=trigger,
-                raw_body=raw_body,
-                outcome=outcome.value,
-                reason=reason,
-                attempts=attempts,
-                next_attempt_at=next_attempt_at,
-            )
-            .on_conflict_do_nothing(index_elements=["cohort_id", "event_id"])
-            .returning(WebhookEvent.id)
-        )
-        inserted: uuid.UUID | None = await self.session.scalar(statement)
-        return inserted
+        values = {
+            "event_row_id": uuid.uuid4(),
+            "event_cohort_id": cohort_id,
+            "event_event_id": event_id,
+            "event_trigger": trigger,
+            "event_raw_body": raw_body,
+            "event_outcome": outcome.value,
+            "event_reason": reason,
+            "event_attempts": attempts,
+            "event_next_attempt_at": next_attempt_at,
+        }
+        statement = _STORE_EVENT
+        if lock_timeout_ms is not None:
+            statement = _STORE_EVENT_SETTING_LOCK_TIMEOUT
+            values["lock_timeout"] = str(int(lock_timeout_ms))
+        row = await driver.fetchrow(self.session, statement, values)
+        return None if row is None else cast(uuid.UUID, row[0])
 
     async def set_outcome(
         self,
@@ -59,17 +233,31 @@ class WebhookEventRepository:
         application_id: uuid.UUID | None,
         orphaned_interview_id: uuid.UUID | None,
     ) -> None:
-        await self.session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id == row_id)
-            .values(
-                outcome=outcome.value,
-                application_id=application_id,
-                orphaned_interview_id=orphaned_interview_id,
-                reason=None,
-                next_attempt_at=None,
-            )
-            .execution_options(synchronize_session=False)
+        write = self.outcome_write(
+            row_id,
+            outcome,
+            application_id=application_id,
+            orphaned_interview_id=orphaned_interview_id,
+        )
+        await writes.execute(self.session, write)
+
+    @staticmethod
+    def outcome_write(
+        row_id: uuid.UUID,
+        outcome: WebhookOutcome,
+        *,
+        application_id: uuid.UUID | None,
+        orphaned_interview_id: uuid.UUID | None,
+    ) -> Write:
+        """Record the event's outcome (and clear a failed one's retry)."""
+        return Write(
+            _record_outcome,
+            {
+                "outcome_row_id": row_id,
+                "outcome_outcome": outcome.value,
+                "outcome_application_id": application_id,
+                "outcome_orphaned_interview_id": orphaned_interview_id,
+            },
         )
 
     async def get(self, row_id: uuid.UUID, *, for_update: bool = False) -> WebhookEvent | None:
@@ -151,14 +339,76 @@ class BookingRepository:
         booking: Booking | None = (await self.session.scalars(statement)).one_or_none()
         return booking
 
+    @staticmethod
+    def store_write(
+        *,
+        cohort_id: uuid.UUID,
+        uid: str,
+        applicant_email: str,
+        state: BookingState,
+        applicant_name: str | None = None,
+        time_zone: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        meeting_url: str | None = None,
+        application_id: uuid.UUID | None = None,
+        rescheduled_from_id: uuid.UUID | None = None,
+        remembered: bool = False,
+    ) -> Write:
+        """`insert_if_new` as a write: a gate (see `PendingWrites`) when it must be new for the
+        rest to happen. `remembered`: the second booking of one flush (its parameters are
+        named apart), one that may be known already."""
+        prefix = "remembered_" if remembered else "booking_"
+        values = {
+            "id": uuid.uuid4(),
+            "cohort_id": cohort_id,
+            "uid": uid,
+            "applicant_email": applicant_email,
+            "applicant_name": applicant_name,
+            "time_zone": time_zone,
+            "start_time": start_time,
+            "end_time": end_time,
+            "meeting_url": meeting_url,
+            "state": state.value,
+            "application_id": application_id,
+            "rescheduled_from_id": rescheduled_from_id,
+        }
+        return Write(
+            _remember_booking if remembered else _store_booking,
+            {f"{prefix}{name}": value for name, value in values.items()},
+        )
+
+    async def lock_state(self, booking_id: uuid.UUID) -> str:
+        """Lock the booking and read its state (another event may have changed it)."""
+        row = await driver.fetchrow(self.session, _LOCK_STATE, {"booking_id": booking_id})
+        assert row is not None, "bookings are never deleted while their cohort exists"
+        return cast(str, row["state"])
+
+    @staticmethod
+    def state_write(
+        booking_id: uuid.UUID, state: BookingState, *, only_from: BookingState | None = None
+    ) -> Write:
+        """Set the booking's state (only from `only_from`, when given)."""
+        values: dict[str, Any] = {"state_booking_id": booking_id, "state_state": state.value}
+        if only_from is None:
+            return Write(_set_state, values)
+        values["state_from"] = only_from.value
+        return Write(_set_state_from, values)
+
+    @staticmethod
+    def cancel_write(booking_id: uuid.UUID) -> Write:
+        """Cancel the booking, unless it is cancelled already: a gate (see `PendingWrites`)."""
+        return Write(_cancel, {"cancel_booking_id": booking_id})
+
     async def find(
         self, cohort_id: uuid.UUID, uid: str, emails: Collection[str] | None = None
-    ) -> list[Booking]:
+    ) -> list[BookingRow]:
         """The bookings of `uid`, optionally only those of the given attendees' emails."""
-        query = select(Booking).where(Booking.cohort_id == cohort_id, Booking.uid == uid)
-        if emails is not None:
-            query = query.where(Booking.applicant_email.in_(list(emails)))
-        return list((await self.session.scalars(query.order_by(Booking.created_at))).all())
+        values: dict[str, Any] = {"cohort_id": cohort_id, "uid": uid}
+        if emails is None:
+            return _rows(await driver.fetch(self.session, _FIND, values))
+        values["emails"] = list(emails)
+        return _rows(await driver.fetch(self.session, _FIND_OF_EMAILS, values))
 
     async def attach_orphan_bookings(self, orphan_id: uuid.UUID, application_id: uuid.UUID) -> None:
         """Every booking of the orphan now belongs to the application."""
@@ -169,19 +419,10 @@ class BookingRepository:
             .execution_options(synchronize_session="fetch")
         )
 
-    async def refresh(self, booking: Booking) -> Booking:
+    async def refresh(self, booking: BookingRow) -> BookingRow:
         """Re-read the booking: another transaction may have attached it since it was read."""
-        fresh = await self.session.get(Booking, booking.id, populate_existing=True)
-        assert fresh is not None, "bookings are never deleted while their cohort exists"
+        (fresh,) = _rows(await driver.fetch(self.session, _READ, {"booking_id": booking.id}))
         return fresh
-
-    async def lock(self, booking: Booking) -> Booking:
-        """Take the row lock and re-read the booking: another event may have changed it."""
-        locked = await self.session.get(
-            Booking, booking.id, with_for_update=True, populate_existing=True
-        )
-        assert locked is not None, "bookings are never deleted while their cohort exists"
-        return locked
 
     async def flush(self) -> None:
         await self.session.flush()

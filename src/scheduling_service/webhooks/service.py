@@ -22,8 +22,8 @@ from scheduling_service.calcom.signature import signature_matches
 from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker, is_database_unavailable, run_in_transaction
 from scheduling_service.errors import DomainError, InvalidSignature, NotFound, Unavailable
-from scheduling_service.models import Cohort, WebhookEvent, WebhookOutcome
-from scheduling_service.organizations.repository import CohortRepository
+from scheduling_service.models import WebhookEvent, WebhookOutcome
+from scheduling_service.organizations.repository import CohortRepository, CohortSecrets
 from scheduling_service.organizations.service import accepted_secrets, get_cohort_as_admin
 from scheduling_service.webhooks import telemetry
 from scheduling_service.webhooks.applier import BookingApplier, Outcome
@@ -102,8 +102,8 @@ async def ingest(
 
 async def _verified_cohort(
     session: AsyncSession, cohort_id: uuid.UUID, body: bytes, signature: str | None
-) -> Cohort:
-    cohort = await CohortRepository(session).get(cohort_id)
+) -> CohortSecrets:
+    cohort = await CohortRepository(session).secrets(cohort_id)
     if cohort is None:
         raise NotFound("cohort not found")
     if not signature_matches(body, signature, accepted_secrets(cohort, datetime.now(UTC))):
@@ -147,6 +147,7 @@ async def _ingest(
         trigger=delivery.trigger,
         raw_body=body,
         outcome=WebhookOutcome.IGNORED if delivery.booking is None else WebhookOutcome.PENDING,
+        lock_timeout_ms=None if delivery.booking is None else settings.webhook_lock_timeout_ms,
     )
     if row_id is None:
         return IngestResult(
@@ -156,7 +157,8 @@ async def _ingest(
         return IngestResult(
             delivery.event_id, Outcome(WebhookOutcome.IGNORED), trigger=delivery.trigger
         )
-    outcome = await _apply(session, settings, cohort.id, delivery, row_id)
+    # Storing the event set the lock timeout (see `_apply`).
+    outcome = await _apply(session, settings, cohort.id, delivery, row_id, lock_timeout_set=True)
     return IngestResult(delivery.event_id, outcome, trigger=delivery.trigger)
 
 
@@ -166,20 +168,17 @@ async def _apply(
     cohort_id: uuid.UUID,
     delivery: calcom.Delivery,
     row_id: uuid.UUID,
+    *,
+    lock_timeout_set: bool = False,
 ) -> Outcome:
     """Apply a recorded booking event and record its outcome, in the caller's transaction."""
     assert delivery.booking is not None
     # A row lock held too long fails this event (kept and retried) instead of stalling intake.
-    await session.execute(text(f"SET LOCAL lock_timeout = {int(settings.webhook_lock_timeout_ms)}"))
+    if not lock_timeout_set:
+        timeout = int(settings.webhook_lock_timeout_ms)
+        await session.execute(text(f"SET LOCAL lock_timeout = {timeout}"))
     applier = BookingApplier(session, settings, cohort_id, delivery.event_id, row_id)
-    outcome = await applier.apply(calcom.Trigger(delivery.trigger), delivery.booking)
-    await WebhookEventRepository(session).set_outcome(
-        row_id,
-        outcome.outcome,
-        application_id=outcome.application_id,
-        orphaned_interview_id=outcome.orphaned_interview_id,
-    )
-    return outcome
+    return await applier.apply(calcom.Trigger(delivery.trigger), delivery.booking)
 
 
 async def _keep_failed(
