@@ -33,20 +33,6 @@ class Application(HasId, HasTimestamps, Base):
             "created_at",
             "id",
         ),
-        # The list's `q` (name or email contains, any case): trigrams find a rare term
-        # without reading the whole cohort.
-        Index(
-            "ix_applications_applicant_name_trgm",
-            "applicant_name",
-            postgresql_using="gin",
-            postgresql_ops={"applicant_name": "gin_trgm_ops"},
-        ),
-        Index(
-            "ix_applications_contact_email_trgm",
-            "contact_email",
-            postgresql_using="gin",
-            postgresql_ops={"contact_email": "gin_trgm_ops"},
-        ),
     )
 
     cohort_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
