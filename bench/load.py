@@ -69,9 +69,14 @@ class StepResult:
 
     @property
     def achieved(self) -> float:
-        """Answered successfully, per second, from the first scheduled send to the last answer."""
-        elapsed = self.last_done - self.started
-        return len(self.ok) / elapsed if elapsed > 0 else 0.0
+        """Answered successfully, per second, over the sending window shifted by the median
+        latency: a server that keeps up answers at the offered rate, one that falls behind
+        sees its median latency grow with the backlog. (Up to the very last answer instead,
+        a single stall at the end of a step, a checkpoint say, would count as saturation.)"""
+        if not self.ok:
+            return 0.0
+        window = self.send_ended - self.started + 1 / self.offered
+        return len(self.ok) / (window + self.percentile_ms(50) / 1000)
 
     @property
     def drain_seconds(self) -> float:
