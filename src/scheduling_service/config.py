@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     )
     alert_limit_per_window: int = Field(default=5, ge=1)
     alert_window_seconds: int = Field(default=600, ge=1)
+    alert_digest_max_orphans: int = Field(
+        default=100,
+        ge=1,
+        # Each orphan added rewrites the digest's list of IDs under the recipient's lock, so
+        # an unbounded digest made every orphan of a long burst slower than the last.
+        description="Orphans one digest lists; a burst beyond it is split into several digests.",
+    )
     outbox_max_attempts: int = Field(
         default=30,
         ge=1,

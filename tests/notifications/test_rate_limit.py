@@ -4,8 +4,10 @@ one digest until the window lets the next alert through."""
 import asyncio
 from datetime import timedelta
 
+import pytest
 from httpx import AsyncClient
 
+from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker
 from scheduling_service.models import MessageKind, MessageState
 from scheduling_service.notifications.dispatcher import Dispatcher
@@ -112,3 +114,45 @@ async def test_each_admin_and_cohort_has_a_limit_of_its_own(
     messages = await outbox(sessionmaker)
     assert len(messages) == 15
     assert {m.kind for m in messages} == {MessageKind.ORPHAN_ALERT.value}
+
+
+class TestLongBurst:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"alert_digest_max_orphans": 2})
+
+    async def test_a_full_digest_is_followed_by_another_due_at_the_same_time(
+        self,
+        client: AsyncClient,
+        tokens: Tokens,
+        dispatcher: Dispatcher,
+        sessionmaker: SessionMaker,
+        smtp: SmtpServer,
+    ) -> None:
+        cohort = await one_admin_cohort(client, tokens, "ada@acme.example")
+
+        orphan_ids = [await orphan_booking(client, cohort, n) for n in range(1, 11)]
+
+        messages = await outbox(sessionmaker)
+        digests = [m for m in messages if m.kind == MessageKind.ORPHAN_DIGEST.value]
+        assert [[str(i) for i in d.orphaned_interview_ids] for d in digests] == [
+            orphan_ids[5:7],
+            orphan_ids[7:9],
+            orphan_ids[9:],
+        ]
+        assert len({d.next_attempt_at for d in digests}) == 1
+
+        async def digests_received() -> list[Received] | None:
+            await dispatcher.dispatch_once()
+            return smtp.received[5:] if len(smtp.received) == 8 else None
+
+        received = await eventually(
+            digests_received, "three digests", seconds=WINDOW_SECONDS + DEADLINE_SECONDS
+        )
+        assert sorted(r.subject for r in received) == [
+            "[Spring 2026] 1 more unmatched interview booking",
+            "[Spring 2026] 2 more unmatched interview bookings",
+            "[Spring 2026] 2 more unmatched interview bookings",
+        ]
+        listed = sorted(i for r in received for i in orphan_ids[5:] if i in r.text)
+        assert listed == sorted(orphan_ids[5:])

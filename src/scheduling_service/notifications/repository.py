@@ -57,9 +57,10 @@ class OutboxRepository:
         return until
 
     async def append_to_waiting_digest(
-        self, cohort_id: uuid.UUID, recipient: str, orphan_id: uuid.UUID
+        self, cohort_id: uuid.UUID, recipient: str, orphan_id: uuid.UUID, max_orphans: int
     ) -> bool:
-        """Add the orphan to the recipient's digest that is not due yet; False when none is.
+        """Add the orphan to the recipient's digest that is not due yet and lists fewer than
+        `max_orphans`; False when there is none.
 
         A digest the dispatcher is sending is locked; once that commits it is no longer
         pending, so the orphan is not added to a message already sent.
@@ -72,6 +73,7 @@ class OutboxRepository:
                 OutboxMessage.kind == MessageKind.ORPHAN_DIGEST.value,
                 OutboxMessage.state == MessageState.PENDING.value,
                 OutboxMessage.next_attempt_at > func.now(),
+                func.cardinality(OutboxMessage.orphaned_interview_ids) < max_orphans,
             )
             .order_by(OutboxMessage.created_at.desc())
             .limit(1)

@@ -3,7 +3,8 @@
 Each admin of the cohort's organization gets one alert per orphan, at most
 `alert_limit_per_window` of them per cohort in any `alert_window_seconds` (a sliding window).
 Orphans beyond that are gathered into one digest, due when the window lets the next alert
-through; a digest does not count against the limit.
+through; a digest does not count against the limit. A digest lists at most
+`alert_digest_max_orphans`: a longer burst continues in another, due at the same time.
 """
 
 from datetime import timedelta
@@ -28,7 +29,9 @@ async def enqueue_orphan_alerts(
         )
         if full_until is None:
             outbox.add(_message(orphan, recipient, MessageKind.ORPHAN_ALERT))
-        elif not await outbox.append_to_waiting_digest(orphan.cohort_id, recipient, orphan.id):
+        elif not await outbox.append_to_waiting_digest(
+            orphan.cohort_id, recipient, orphan.id, settings.alert_digest_max_orphans
+        ):
             digest = _message(orphan, recipient, MessageKind.ORPHAN_DIGEST)
             digest.next_attempt_at = full_until
             outbox.add(digest)
