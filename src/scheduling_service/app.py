@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from scheduling_service import health, metrics
+from scheduling_service.admission import ApiAdmission
 from scheduling_service.applications.router import router as applications_router
 from scheduling_service.auth import TokenVerifier
 from scheduling_service.config import Settings, get_settings
@@ -73,6 +74,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.token_verifier = TokenVerifier(settings)
     install_problem_handlers(app)
     app.add_middleware(RequestLimits, max_body_bytes=settings.api_max_body_bytes)
+    # Before the limits read a body: a request shed at capacity costs next to nothing.
+    app.add_middleware(
+        ApiAdmission,
+        max_concurrent=settings.api_max_concurrent_requests,
+        queue_timeout=settings.api_queue_timeout_seconds,
+    )
     # Added last, so outermost: even a request refused by the limits is logged and counted.
     app.add_middleware(RequestTelemetry)
     for router in (

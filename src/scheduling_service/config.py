@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     # Small on purpose: PostgreSQL does the most with about two busy connections per core, and
     # past that more connections only queue inside it (`make bench`, bench/RESULTS.md).
     database_pool_size: int = Field(default=5, ge=1)
+    database_pool_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a request waits for a pooled connection before it is answered 503.",
+    )
     public_base_url: str = "http://localhost:8000"
     jwt_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
@@ -38,6 +43,16 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = 1024 * 1024
     api_max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Larger bodies to any other route get 413."
+    )
+    api_max_concurrent_requests: int = Field(
+        default=10,
+        ge=1,
+        description="API requests each worker serves at once; the rest wait their turn.",
+    )
+    api_queue_timeout_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long an API request waits its turn before it is answered 503.",
     )
     server_timeout_keep_alive: int = Field(
         default=5, ge=1, description="Seconds an idle keep-alive connection is kept open."

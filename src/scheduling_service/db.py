@@ -59,6 +59,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout_seconds,
         max_overflow=0,
         # Statement parameters (a webhook's raw body, emails) stay out of logged errors.
         hide_parameters=True,

@@ -57,6 +57,10 @@ HTTP_REQUEST_DURATION = Histogram(
     "Time from a request's arrival to the end of its answer.",
     ["method", "route"],
 )
+API_REQUESTS_SHED = Counter(
+    "scheduling_api_requests_shed_total",
+    "API requests answered 503 at once because the worker was at capacity (admission.py).",
+)
 WEBHOOK_DELIVERIES = Counter(
     "scheduling_webhook_deliveries_total",
     "Cal.com deliveries received over HTTP, by trigger and outcome.",

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduling_service import errors
@@ -57,6 +58,9 @@ INTERNAL = ProblemKind("internal-error", 500, "Internal error")
 # What every authenticated /v1 route can answer: a bad or missing token, a role or tenancy
 # refusal, invalid input, and the database being unreachable (see `_database_unreachable`).
 AUTHENTICATED = (UNAUTHORIZED, FORBIDDEN, NOT_FOUND, VALIDATION, UNAVAILABLE)
+
+# What a 503 asks the client to wait, in seconds.
+_RETRY = {"Retry-After": "5"}
 
 _BY_STATUS = {
     kind.status: kind
@@ -162,6 +166,7 @@ def responses(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
     return {
         kind.status: {
             "description": kind.title,
+            **({"headers": _RETRY_AFTER} if kind is UNAVAILABLE else {}),
             "content": {
                 PROBLEM_MEDIA_TYPE: {
                     "schema": {"$ref": "#/components/schemas/Problem"},
@@ -176,6 +181,14 @@ def responses(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
         }
         for kind in kinds
     }
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
 
 _EXAMPLE_DETAILS = {
@@ -203,7 +216,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.DomainError)
     async def _domain(_: Request, error: errors.DomainError) -> JSONResponse:
         kind = next(kind for cls, kind in _DOMAIN if isinstance(error, cls))
-        headers = {"Retry-After": "5"} if kind is UNAVAILABLE else None
+        headers = _RETRY if kind is UNAVAILABLE else None
         return problem_response(kind, error.detail, headers=headers)
 
     @app.exception_handler(TransitionRefused)
@@ -234,6 +247,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             kind = ProblemKind(f"http-{error.status_code}", error.status_code, "Error")
         headers = dict(error.headers) if error.headers else None
         return problem_response(kind, str(error.detail), headers=headers)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(_: Request, error: PoolTimeout) -> JSONResponse:
+        # The database answers, but every connection of this worker's pool stayed busy for
+        # DATABASE_POOL_TIMEOUT_SECONDS: load to shed, not an error.
+        return problem_response(
+            UNAVAILABLE, "every database connection is busy; retry later", headers=_RETRY
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, error: DBAPIError) -> JSONResponse:
@@ -266,9 +287,7 @@ def unexpected_error_status(error: BaseException) -> int:
 
 
 def _database_unreachable() -> JSONResponse:
-    return problem_response(
-        UNAVAILABLE, "the database is unreachable", headers={"Retry-After": "5"}
-    )
+    return problem_response(UNAVAILABLE, "the database is unreachable", headers=_RETRY)
 
 
 def _describe(item: dict[str, Any]) -> str:

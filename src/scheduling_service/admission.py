@@ -1,0 +1,46 @@
+"""Load shedding for the `/v1` API: past its capacity it answers 503 at once, never late.
+
+Each worker admits at most `api_max_concurrent_requests` API requests at a time; one that is
+not admitted within `api_queue_timeout_seconds` is answered 503 (`service-unavailable`) with
+`Retry-After`, before its body is read or a database connection is asked for. So a flood of
+API requests neither waits out the database pool's timeout nor crowds Cal.com's deliveries
+out of the pool. The webhook is never shed (Cal.com does not retry: a delivery the database
+cannot take in time goes to the journal), nor are health, metrics and the OpenAPI document.
+"""
+
+import asyncio
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from scheduling_service import metrics, problems
+
+API_PATH_PREFIX = "/v1/"
+RETRY_AFTER_SECONDS = 1
+
+
+class ApiAdmission:
+    def __init__(self, app: ASGIApp, *, max_concurrent: int, queue_timeout: float) -> None:
+        self.app = app
+        self.queue_timeout = queue_timeout
+        self.slots = asyncio.Semaphore(max_concurrent)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PATH_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await self.slots.acquire()
+        except TimeoutError:
+            metrics.API_REQUESTS_SHED.inc()
+            refusal = problems.problem_response(
+                problems.UNAVAILABLE,
+                "the service is at capacity; retry later",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+            await refusal(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.slots.release()

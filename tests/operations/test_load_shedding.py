@@ -1,0 +1,145 @@
+"""Past its capacity a worker answers `/v1` requests 503 with `Retry-After` at once, before
+any work; Cal.com's deliveries and the health checks are never shed."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from scheduling_service.config import Settings
+from tests.api.factories import (
+    assert_problem,
+    book,
+    create_application,
+    create_cohort,
+    create_org,
+)
+from tests.conftest import Tokens
+
+QUEUE_TIMEOUT_SECONDS = 0.2
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "api_max_concurrent_requests": 1,
+            "api_queue_timeout_seconds": QUEUE_TIMEOUT_SECONDS,
+        }
+    )
+
+
+async def _waiting_on_a_lock(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        for _ in range(200):
+            async with engine.connect() as connection:
+                waiting = await connection.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+            if waiting:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the status move never waited on the held row")
+    finally:
+        await engine.dispose()
+
+
+async def test_a_request_past_capacity_is_shed_and_the_webhook_and_health_are_not(
+    client: AsyncClient, tokens: Tokens, database_url: str
+) -> None:
+    org = await create_org(client, tokens)
+    cohort = await create_cohort(client, tokens, org["id"])
+    held = await create_application(client, tokens, cohort, email="held@example.org")
+    await create_application(client, tokens, cohort, email="booker@example.org")
+    admin = tokens("admin", org["id"])
+    applications = f"/v1/cohorts/{cohort['id']}/applications"
+
+    # Another connection holds the application's row, so a status move of it waits there,
+    # holding the worker's one API slot.
+    holder = create_async_engine(database_url)
+    async with holder.connect() as connection:
+        await connection.execute(
+            text("SELECT id FROM applications WHERE id = :id FOR UPDATE"), {"id": held["id"]}
+        )
+        move = asyncio.create_task(
+            client.post(
+                f"/v1/applications/{held['id']}/status",
+                json={"status": "under_review"},
+                headers=admin,
+            )
+        )
+        await _waiting_on_a_lock(database_url)
+
+        shed = await client.get(applications, headers=admin)
+        booked: dict[str, Any] = await book(client, cohort, email="booker@example.org")
+        health = await client.get("/healthz")
+
+        await connection.rollback()
+    await holder.dispose()
+    moved = await move
+
+    body = assert_problem(shed, 503, "service-unavailable")
+    assert body["detail"] == "the service is at capacity; retry later"
+    assert shed.headers["Retry-After"] == "1"
+    assert booked["outcome"] == "matched"
+    assert health.status_code == 200
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["status"] == "under_review"
+    after = await client.get(applications, headers=admin)
+    assert after.status_code == 200
+    assert len(after.json()["items"]) == 2
+
+
+class TestPoolExhausted:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        # The API admits more requests than the pool has connections.
+        return settings.model_copy(
+            update={
+                "database_pool_size": 1,
+                "database_pool_timeout_seconds": 0.2,
+                "api_max_concurrent_requests": 10,
+            }
+        )
+
+    async def test_a_request_that_gets_no_connection_in_time_is_answered_503(
+        self, client: AsyncClient, tokens: Tokens, database_url: str
+    ) -> None:
+        org = await create_org(client, tokens)
+        cohort = await create_cohort(client, tokens, org["id"])
+        held = await create_application(client, tokens, cohort, email="held@example.org")
+        admin = tokens("admin", org["id"])
+
+        # The waiting status move holds the pool's one connection.
+        holder = create_async_engine(database_url)
+        async with holder.connect() as connection:
+            await connection.execute(
+                text("SELECT id FROM applications WHERE id = :id FOR UPDATE"),
+                {"id": held["id"]},
+            )
+            move = asyncio.create_task(
+                client.post(
+                    f"/v1/applications/{held['id']}/status",
+                    json={"status": "under_review"},
+                    headers=admin,
+                )
+            )
+            await _waiting_on_a_lock(database_url)
+
+            busy = await client.get(f"/v1/cohorts/{cohort['id']}/applications", headers=admin)
+
+            await connection.rollback()
+        await holder.dispose()
+        moved = await move
+
+        body = assert_problem(busy, 503, "service-unavailable")
+        assert body["detail"] == "every database connection is busy; retry later"
+        assert busy.headers["Retry-After"] == "5"
+        assert moved.status_code == 200, moved.text
