@@ -41,6 +41,24 @@ def _tree_cpu(pid: int | None, exclude: int | None = None) -> float:
     return total
 
 
+def tree_rss_mb(pid: int | None) -> float:
+    """Resident memory of a process and its children, in MiB."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return round(total / 2**20, 1)
+
+
 def postmaster_pid() -> int | None:
     """The embedded server's postmaster; None when DATABASE_URL names another server."""
     if os.environ.get("DATABASE_URL"):

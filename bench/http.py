@@ -16,6 +16,7 @@ class ConnectionLost(Exception):
 class Answer:
     status: int
     body: bytes
+    retry_after: str | None = None
 
 
 class _Connection:
@@ -35,6 +36,7 @@ class _Connection:
         status = int(status_line.split(b" ", 2)[1])
         length = 0
         keep = True
+        retry_after = None
         while True:
             line = await self.reader.readline()
             if line in (b"\r\n", b"\n", b""):
@@ -45,10 +47,12 @@ class _Connection:
                 length = int(value)
             elif name == b"connection" and value.strip().lower() == b"close":
                 keep = False
+            elif name == b"retry-after":
+                retry_after = value.strip().decode("latin-1")
             elif name == b"transfer-encoding":
                 raise NotImplementedError("chunked answers are not expected here")
         content = await self.reader.readexactly(length) if length else b""
-        return Answer(status, content), keep
+        return Answer(status, content, retry_after), keep
 
     def close(self) -> None:
         self.writer.close()

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import psutil
 
 from bench import ceiling, profile
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, tree_rss_mb
 from bench.database import (
     BenchDatabase,
     SeededCohort,
@@ -44,6 +44,7 @@ from bench.database import (
 )
 from bench.http import Client
 from bench.load import Request, StepResult, open_loop
+from bench.overload import FloodResult, flood
 from bench.reads import ReadResult, read_paths, read_while, reader_token
 from bench.workload import (
     DUPLICATE_SHARE,
@@ -388,19 +389,64 @@ async def ladder(
 async def burst(
     service: Service, workload: Workload, knee: float, seconds: float
 ) -> dict[str, Any]:
+    """Webhooks at twice the knee while the SPA's reads go on (the open-model trickle) and
+    `FLOOD_READERS` API readers ask for the list as fast as they are answered."""
     rate = 2 * knee
-    result, cpu = await run_rate(service, workload, rate, seconds)
+    cohort = workload.cohort
+    token = reader_token(service.jwt_secret, cohort.organization_id)
+    paths = read_paths(cohort)
+    headers = {"Authorization": f"Bearer {token}"}
+    trickle = _interleaved(
+        [
+            [Request("GET", paths[kind], headers, label=kind)] * int(READ_RATES[kind] * seconds)
+            for kind in paths
+        ]
+    )
+    running = asyncio.Event()
+    running.set()
+    readers, flooders = service.client(), service.client()
+
+    async def reads() -> StepResult:
+        try:
+            return await open_loop(readers, trickle, sum(READ_RATES.values()))
+        finally:
+            await readers.close()
+
+    async def flooding() -> FloodResult:
+        try:
+            return await flood(flooders, paths["list"], token, running)
+        finally:
+            await flooders.close()
+
+    flooded = asyncio.create_task(flooding())
+    try:
+        (result, cpu), read = await asyncio.gather(
+            run_rate(service, workload, rate, seconds), reads()
+        )
+    finally:
+        running.clear()
+    flood_result = await flooded
     errors = sum(n for status, n in result.statuses.items() if status >= 500 or status == 0)
+    read_errors = {s.status for s in read.samples} - {200, 503}
     summary = {
         **result.summary(),
         "rate_per_s": round(rate, 1),
         "seconds": seconds,
         "server_errors": errors,
         "cpu_cores": cpu,
+        "reads": {
+            "statuses": {str(k): v for k, v in read.statuses.items()},
+            "p50_ms": round(read.percentile_ms(50), 1),
+            "p99_ms": round(read.percentile_ms(99), 1),
+            "other_than_200_or_503": sorted(read_errors),
+        },
+        "flood": flood_result.summary(),
     }
     log(
         f"burst: {result.sent} sent at {rate:.0f}/s; backlog drained "
-        f"{result.drain_seconds:.2f} s after the last send; statuses {result.statuses}"
+        f"{result.drain_seconds:.2f} s after the last send; statuses {result.statuses}; "
+        f"reads {read.statuses}; flood {dict(flood_result.statuses)}, "
+        f"Retry-After on 503 {dict(flood_result.retry_after)}"
     )
     return summary
 
@@ -563,9 +609,13 @@ async def drive_service(
             log(f"fixed rate: {summary}")
             results["fixed_rate"].append(summary)
         return results
+    server_pid = service.process.process.pid if service.process.process else None
+    # The server's resident memory (every worker), which must stay flat past the knee.
+    memory = results["server_rss_mb"] = {"warmed_up": tree_rss_mb(server_pid)}
     await send_waiting_digests(service.dsn)
     steps, best = await ladder(service, main, options)
     results["ladder"] = steps
+    memory["after_ladder"] = tree_rss_mb(server_pid)
     results["knee"] = best
     knee = best["offered_per_s"] if best else 0.0
     if options.profile_seconds > 0 and knee > 0:
@@ -578,6 +628,7 @@ async def drive_service(
         await asyncio.sleep(1.0)
         await send_waiting_digests(service.dsn)
         results["burst"] = await burst(service, main, knee, options.burst_seconds)
+        memory["after_burst"] = tree_rss_mb(server_pid)
     background = min(BACKGROUND_RATE, max(knee / 2, 10.0))
     results["reads_background_rate"] = background
     results["reads"] = {}
@@ -588,6 +639,8 @@ async def drive_service(
         results["reads"][label] = await reads(
             service, workload, cohort, label, background, options.reads_seconds
         )
+    memory["end"] = tree_rss_mb(server_pid)
+    log(f"server memory (RSS, MiB): {memory}")
     return results
 
 
@@ -675,6 +728,14 @@ def table(results: dict[str, Any]) -> str:
             f"{b['drain_s']} s after the last send; p99 {b['p99_ms']} ms, max {b['max_ms']} ms; "
             f"5xx/no answer {b['server_errors']}; statuses {b['statuses']}"
         )
+        r, f = b["reads"], b["flood"]
+        lines.append(
+            f"         meanwhile the SPA's reads: statuses {r['statuses']}, p50 {r['p50_ms']} ms, "
+            f"p99 {r['p99_ms']} ms; {f['readers']} API readers flooding the list: statuses "
+            f"{f['statuses']}, 503s with Retry-After {f['retry_after_on_503']}"
+        )
+    if "server_rss_mb" in service:
+        lines.append(f"MEMORY   server RSS, MiB: {service['server_rss_mb']}")
     if "reads" not in service:
         return "\n".join(lines)
     lines.append(
