@@ -23,7 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduling_service import driver
 from scheduling_service.db import constraint_of
 from scheduling_service.errors import Conflict
-from scheduling_service.models import Application, ApplicationEmailAlias, HistoryEntry
+from scheduling_service.models import (
+    Application,
+    ApplicationEmailAlias,
+    ApplicationSearchTerms,
+    HistoryEntry,
+)
 from scheduling_service.pagination import Keyset, split_page
 from scheduling_service.writes import Write
 
@@ -232,12 +237,12 @@ class ApplicationRepository:
             query = query.where(Application.status.in_(list(statuses)))
         if text:
             pattern = f"%{_escape_like(text)}%"
-            query = query.where(
-                or_(
-                    Application.applicant_name.ilike(pattern, escape="\\"),
-                    Application.contact_email.ilike(pattern, escape="\\"),
-                )
+            # Their trigram index finds a rare term without reading the whole cohort; for a
+            # common one PostgreSQL walks the newest applications and looks each one up.
+            searched = select(ApplicationSearchTerms.application_id).where(
+                ApplicationSearchTerms.terms.like(func.lower(pattern), escape="\\")
             )
+            query = query.where(Application.id.in_(searched))
         keyset = Keyset(Application.created_at, Application.id, newest_first=True)
         rows = (await self.session.scalars(keyset.apply(query, cursor, limit))).all()
         return split_page(rows, limit, lambda a: (a.created_at, a.id))

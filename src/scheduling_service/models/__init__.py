@@ -1,7 +1,7 @@
 """ORM tables, one module per aggregate. Importing this package registers them all."""
 
 from scheduling_service.models.alias import ApplicationEmailAlias
-from scheduling_service.models.application import Application
+from scheduling_service.models.application import Application, ApplicationSearchTerms
 from scheduling_service.models.base import Base
 from scheduling_service.models.booking import Booking, BookingState
 from scheduling_service.models.history import HistoryCause, HistoryEntry, HistoryKind
@@ -13,6 +13,7 @@ from scheduling_service.models.webhook_event import WebhookEvent, WebhookOutcome
 __all__ = [
     "Application",
     "ApplicationEmailAlias",
+    "ApplicationSearchTerms",
     "Base",
     "Booking",
     "BookingState",

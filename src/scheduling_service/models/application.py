@@ -43,3 +43,31 @@ class Application(HasId, HasTimestamps, Base):
     interview_start_time: Mapped[datetime | None]
     interview_end_time: Mapped[datetime | None]
     interview_meeting_url: Mapped[str | None]
+
+
+class ApplicationSearchTerms(Base):
+    """An application's name and its contact email, lowercased, a row each, for the list's `q`.
+
+    A trigram index here finds a rare term without reading the whole cohort. It lives apart
+    from `applications` because a webhook rewrites the application row with every status it
+    moves, and re-inserted its trigrams when the index was there (bench/RESULTS.md). Written
+    by the trigger `applications_search_terms` (migration 2026_11_29_1700) when an
+    application is inserted or its name or email is updated, never by the webhook's updates.
+    """
+
+    __tablename__ = "application_search_terms"
+    __table_args__ = (
+        Index(
+            "ix_application_search_terms_terms_trgm",
+            "terms",
+            postgresql_using="gin",
+            postgresql_ops={"terms": "gin_trgm_ops"},
+        ),
+    )
+
+    application_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(primary_key=True)
+    """`applicant_name` or `contact_email`: a row each, so no term spans the two."""
+    terms: Mapped[str]
