@@ -17,9 +17,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # GIN over the cohort too (btree_gin), so a search reads only its own cohort's matches.
+    op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     op.create_table(
         "application_search_terms",
         sa.Column("application_id", sa.Uuid(), nullable=False),
+        sa.Column("cohort_id", sa.Uuid(), nullable=False),
         sa.Column("field", sa.String(), nullable=False),
         sa.Column("terms", sa.String(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -38,9 +41,9 @@ def upgrade() -> None:
         CREATE FUNCTION application_search_terms_write() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN
-            INSERT INTO application_search_terms (application_id, field, terms)
-            VALUES (NEW.id, 'applicant_name', lower(NEW.applicant_name)),
-                   (NEW.id, 'contact_email', lower(NEW.contact_email))
+            INSERT INTO application_search_terms (application_id, cohort_id, field, terms)
+            VALUES (NEW.id, NEW.cohort_id, 'applicant_name', lower(NEW.applicant_name)),
+                   (NEW.id, NEW.cohort_id, 'contact_email', lower(NEW.contact_email))
             ON CONFLICT (application_id, field) DO UPDATE SET terms = EXCLUDED.terms;
             RETURN NULL;
         END
@@ -57,16 +60,16 @@ def upgrade() -> None:
     )
     op.execute(
         """
-        INSERT INTO application_search_terms (application_id, field, terms)
-        SELECT id, 'applicant_name', lower(applicant_name) FROM applications
+        INSERT INTO application_search_terms (application_id, cohort_id, field, terms)
+        SELECT id, cohort_id, 'applicant_name', lower(applicant_name) FROM applications
         UNION ALL
-        SELECT id, 'contact_email', lower(contact_email) FROM applications
+        SELECT id, cohort_id, 'contact_email', lower(contact_email) FROM applications
         """
     )
     op.create_index(
-        "ix_application_search_terms_terms_trgm",
+        "ix_application_search_terms_cohort_id_terms_trgm",
         "application_search_terms",
-        ["terms"],
+        ["cohort_id", "terms"],
         unique=False,
         postgresql_using="gin",
         postgresql_ops={"terms": "gin_trgm_ops"},

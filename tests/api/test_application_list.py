@@ -3,6 +3,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from scheduling_service.applications import repository
 from tests.api.factories import assert_problem, create_application, create_cohort, create_org
 from tests.conftest import Tokens
 
@@ -120,9 +121,17 @@ async def test_list_filters_by_status_stage_and_pipeline_state(
 
 
 @pytest.mark.usefixtures("people")
+@pytest.mark.parametrize("by_id_max", [1000, 0], ids=["rare-terms-by-id", "common-terms-walked"])
 async def test_list_searches_name_or_email_case_insensitively_and_literally(
-    client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
+    client: AsyncClient,
+    tokens: Tokens,
+    cohort: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    by_id_max: int,
 ) -> None:
+    # A term matching more than this many applications is searched by walking the list.
+    monkeypatch.setattr(repository, "_SEARCH_BY_ID_MAX", by_id_max)
+
     found = {q: await names(client, tokens, cohort, {"q": q}) for q, _ in SEARCH_CASES}
 
     assert found == dict(SEARCH_CASES)

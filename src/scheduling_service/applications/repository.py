@@ -119,6 +119,12 @@ def _state(row: Record | None) -> ApplicationState | None:
     return ApplicationState(row["id"], row["status"], row["interview_booking_uid"])
 
 
+# pg_trgm's unit: a shorter term has no trigram for the index to look up.
+_TRIGRAM_LENGTH = 3
+# Searches matching more applications than this are answered by walking the list instead.
+_SEARCH_BY_ID_MAX = 1000
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -237,15 +243,44 @@ class ApplicationRepository:
             query = query.where(Application.status.in_(list(statuses)))
         if text:
             pattern = f"%{_escape_like(text)}%"
-            # Their trigram index finds a rare term without reading the whole cohort; for a
-            # common one PostgreSQL walks the newest applications and looks each one up.
-            searched = select(ApplicationSearchTerms.application_id).where(
-                ApplicationSearchTerms.terms.like(func.lower(pattern), escape="\\")
-            )
-            query = query.where(Application.id.in_(searched))
+            found = await self._search(cohort_id, text, pattern)
+            if found is None:
+                query = query.where(
+                    or_(
+                        Application.applicant_name.ilike(pattern, escape="\\"),
+                        Application.contact_email.ilike(pattern, escape="\\"),
+                    )
+                )
+            else:
+                query = query.where(Application.id.in_(found))
         keyset = Keyset(Application.created_at, Application.id, newest_first=True)
         rows = (await self.session.scalars(keyset.apply(query, cursor, limit))).all()
         return split_page(rows, limit, lambda a: (a.created_at, a.id))
+
+    async def _search(self, cohort_id: uuid.UUID, text: str, pattern: str) -> set[uuid.UUID] | None:
+        """The applications of the cohort whose name or email contains `text`, when there
+        are few enough to fetch by ID; None for a term too short for the trigram index or
+        too common, which the newest applications answer soonest when read in list order.
+
+        Neither way alone serves every term: walking the list reads the whole cohort for a
+        rare term (2 s at 1,000,000), and fetching every match of a common one costs more
+        than the page (make bench, bench/RESULTS.md).
+        """
+        if len(text) < _TRIGRAM_LENGTH:
+            return None
+        rows = (
+            await self.session.scalars(
+                select(ApplicationSearchTerms.application_id)
+                .where(
+                    ApplicationSearchTerms.cohort_id == cohort_id,
+                    # Lowered as the terms are: what ILIKE does to both sides.
+                    ApplicationSearchTerms.terms.like(func.lower(pattern), escape="\\"),
+                )
+                .limit(2 * _SEARCH_BY_ID_MAX + 1)
+            )
+        ).all()
+        # A row for the name and one for the email: up to two rows an application.
+        return None if len(rows) > 2 * _SEARCH_BY_ID_MAX else set(rows)
 
     async def flush(self) -> None:
         await self.session.flush()

@@ -57,8 +57,10 @@ class ApplicationSearchTerms(Base):
 
     __tablename__ = "application_search_terms"
     __table_args__ = (
+        # The cohort in the same GIN index (btree_gin): a search reads its own cohort's matches.
         Index(
-            "ix_application_search_terms_terms_trgm",
+            "ix_application_search_terms_cohort_id_terms_trgm",
+            "cohort_id",
             "terms",
             postgresql_using="gin",
             postgresql_ops={"terms": "gin_trgm_ops"},
@@ -68,6 +70,7 @@ class ApplicationSearchTerms(Base):
     application_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("applications.id", ondelete="CASCADE"), primary_key=True
     )
+    cohort_id: Mapped[uuid.UUID]
     field: Mapped[str] = mapped_column(primary_key=True)
     """`applicant_name` or `contact_email`: a row each, so no term spans the two."""
     terms: Mapped[str]
