@@ -57,8 +57,10 @@ class ApplicationSearchTerms(Base):
 
     __tablename__ = "application_search_terms"
     __table_args__ = (
+        # The cohort in the same GIN index (btree_gin): a search reads its own cohort's matches.
         Index(
-            "ix_application_search_terms_terms_trgm",
+            "ix_application_search_terms_cohort_id_terms_trgm",
+            "cohort_id",
             "terms",
             postgresql_using="gin",
             postgresql_ops={"terms": "gin_trgm_ops"},
