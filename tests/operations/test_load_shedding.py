@@ -2,10 +2,12 @@
 any work; Cal.com's deliveries and the health checks are never shed."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -51,6 +53,33 @@ async def _waiting_on_a_lock(database_url: str) -> None:
         await engine.dispose()
 
 
+@asynccontextmanager
+async def _status_move_held(
+    client: AsyncClient, database_url: str, application: dict[str, Any], headers: dict[str, str]
+) -> AsyncIterator[asyncio.Task[Response]]:
+    """A status move of `application` in flight, waiting on its row, which another connection
+    holds until the block ends."""
+    holder = create_async_engine(database_url)
+    try:
+        async with holder.connect() as connection:
+            await connection.execute(
+                text("SELECT id FROM applications WHERE id = :id FOR UPDATE"),
+                {"id": application["id"]},
+            )
+            move = asyncio.create_task(
+                client.post(
+                    f"/v1/applications/{application['id']}/status",
+                    json={"status": "under_review"},
+                    headers=headers,
+                )
+            )
+            await _waiting_on_a_lock(database_url)
+            yield move
+            await connection.rollback()
+    finally:
+        await holder.dispose()
+
+
 async def test_a_request_past_capacity_is_shed_and_the_webhook_and_health_are_not(
     client: AsyncClient, tokens: Tokens, database_url: str
 ) -> None:
@@ -61,28 +90,11 @@ async def test_a_request_past_capacity_is_shed_and_the_webhook_and_health_are_no
     admin = tokens("admin", org["id"])
     applications = f"/v1/cohorts/{cohort['id']}/applications"
 
-    # Another connection holds the application's row, so a status move of it waits there,
-    # holding the worker's one API slot.
-    holder = create_async_engine(database_url)
-    async with holder.connect() as connection:
-        await connection.execute(
-            text("SELECT id FROM applications WHERE id = :id FOR UPDATE"), {"id": held["id"]}
-        )
-        move = asyncio.create_task(
-            client.post(
-                f"/v1/applications/{held['id']}/status",
-                json={"status": "under_review"},
-                headers=admin,
-            )
-        )
-        await _waiting_on_a_lock(database_url)
-
+    # The status move waits on the held row, holding the worker's one API slot.
+    async with _status_move_held(client, database_url, held, admin) as move:
         shed = await client.get(applications, headers=admin)
         booked: dict[str, Any] = await book(client, cohort, email="booker@example.org")
         health = await client.get("/healthz")
-
-        await connection.rollback()
-    await holder.dispose()
     moved = await move
 
     body = assert_problem(shed, 503, "service-unavailable")
@@ -118,25 +130,8 @@ class TestPoolExhausted:
         admin = tokens("admin", org["id"])
 
         # The waiting status move holds the pool's one connection.
-        holder = create_async_engine(database_url)
-        async with holder.connect() as connection:
-            await connection.execute(
-                text("SELECT id FROM applications WHERE id = :id FOR UPDATE"),
-                {"id": held["id"]},
-            )
-            move = asyncio.create_task(
-                client.post(
-                    f"/v1/applications/{held['id']}/status",
-                    json={"status": "under_review"},
-                    headers=admin,
-                )
-            )
-            await _waiting_on_a_lock(database_url)
-
+        async with _status_move_held(client, database_url, held, admin) as move:
             busy = await client.get(f"/v1/cohorts/{cohort['id']}/applications", headers=admin)
-
-            await connection.rollback()
-        await holder.dispose()
         moved = await move
 
         body = assert_problem(busy, 503, "service-unavailable")

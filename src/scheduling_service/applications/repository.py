@@ -263,7 +263,7 @@ class ApplicationRepository:
         too common, which the newest applications answer soonest when read in list order.
 
         Neither way alone serves every term: walking the list reads the whole cohort for a
-        rare term (2 s at 1,000,000), and fetching every match of a common one costs more
+        rare term (838 ms at 1,000,000), and fetching every match of a common one costs more
         than the page (make bench, bench/RESULTS.md).
         """
         if len(text) < _TRIGRAM_LENGTH:
