@@ -13,14 +13,18 @@ import psutil
 from bench.database import EMBEDDED_DIR
 
 
-def _tree_cpu(pid: int | None, exclude: int | None = None) -> float:
+def _tree(pid: int | None) -> list[psutil.Process]:
+    """A process and its children; none when it is gone (or never was)."""
     if pid is None:
-        return 0.0
+        return []
     try:
         root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0.0
+        return []
+
+
+def _tree_cpu(pid: int | None, exclude: int | None = None) -> float:
     total = 0.0
     skipped: set[int] = set()
     if exclude is not None:
@@ -29,7 +33,7 @@ def _tree_cpu(pid: int | None, exclude: int | None = None) -> float:
             skipped = {exclude, *(c.pid for c in excluded.children(recursive=True))}
         except psutil.NoSuchProcess:
             skipped = {exclude}
-    for process in processes:
+    for process in _tree(pid):
         if process.pid in skipped:
             continue
         try:
@@ -43,15 +47,8 @@ def _tree_cpu(pid: int | None, exclude: int | None = None) -> float:
 
 def tree_rss_mb(pid: int | None) -> float:
     """Resident memory of a process and its children, in MiB."""
-    if pid is None:
-        return 0.0
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
     total = 0
-    for process in processes:
+    for process in _tree(pid):
         try:
             total += process.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):

@@ -395,13 +395,7 @@ async def burst(
     cohort = workload.cohort
     token = reader_token(service.jwt_secret, cohort.organization_id)
     paths = read_paths(cohort)
-    headers = {"Authorization": f"Bearer {token}"}
-    trickle = _interleaved(
-        [
-            [Request("GET", paths[kind], headers, label=kind)] * int(READ_RATES[kind] * seconds)
-            for kind in paths
-        ]
-    )
+    trickle = _trickle(paths, token, seconds)
     running = asyncio.Event()
     running.set()
     readers, flooders = service.client(), service.client()
@@ -464,13 +458,7 @@ async def reads(
     per kind (how many of each the server answers per second meanwhile)."""
     token = reader_token(service.jwt_secret, cohort.organization_id)
     paths = read_paths(cohort)
-    headers = {"Authorization": f"Bearer {token}"}
-    trickle = _interleaved(
-        [
-            [Request("GET", paths[kind], headers, label=kind)] * int(READ_RATES[kind] * seconds)
-            for kind in paths
-        ]
-    )
+    trickle = _trickle(paths, token, seconds)
 
     async def with_webhooks(reading: Any) -> tuple[StepResult, Any, dict[str, float]]:
         events = workload.batch(max(1, int(rate * seconds)))
@@ -543,6 +531,17 @@ async def reads(
         "cpu_cores": cpu,
         "cpu_cores_closed_loop": heavy_cpu,
     }
+
+
+def _trickle(paths: dict[str, str], token: str, seconds: float) -> list[Request]:
+    """The SPA's reads for `seconds` at `READ_RATES`, each kind spread evenly."""
+    headers = {"Authorization": f"Bearer {token}"}
+    return _interleaved(
+        [
+            [Request("GET", paths[kind], headers, label=kind)] * int(READ_RATES[kind] * seconds)
+            for kind in paths
+        ]
+    )
 
 
 def _interleaved(queues: list[list[Request]]) -> list[Request]:
