@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     database_pool_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
-        description="How long a request waits for a pooled connection before it is answered 503.",
+        description="How long a request waits for a pooled connection; then the API answers "
+        "503 and the webhook keeps the delivery in the journal.",
     )
     public_base_url: str = "http://localhost:8000"
     jwt_secret: SecretStr | None = None
