@@ -12,6 +12,7 @@ from scheduling_service.pipeline import (
     CREATABLE,
     MANUAL_MOVES,
     BookingEvent,
+    Concerns,
     InterviewChange,
     PipelineState,
     Stage,
@@ -69,93 +70,104 @@ SPEC_PIPELINE = {
 }
 
 # SPEC section 2, effects of bookings, one row per status. Columns:
-#   created (either flag), rescheduled of the current interview, rescheduled of anything else,
-#   cancelled of the current interview, cancelled of anything else.
+#   created (whatever it concerns, another live booking or not),
+#   rescheduled: of the current interview, of another live booking, of nothing live,
+#   cancelled: of the current interview with another live booking remaining, of the current
+#   interview with none remaining, of another live booking, of nothing live.
 # Each cell is (new status, what happens to the interview stored on the application).
+S, F, C, K = "save", "fall_back", "clear", "keep"
 SPEC_BOOKING_EFFECTS: dict[str, tuple[tuple[str, str], ...]] = {
     "submitted": (
-        ("submitted", "save"),
-        ("submitted", "save"),
-        ("submitted", "save"),
-        ("submitted", "clear"),
-        ("submitted", "keep"),
+        ("submitted", S),
+        ("submitted", S), ("submitted", K), ("submitted", S),
+        ("submitted", F), ("submitted", C), ("submitted", K), ("submitted", K),
     ),
     "under_review": (
-        ("under_review", "save"),
-        ("under_review", "save"),
-        ("under_review", "save"),
-        ("under_review", "clear"),
-        ("under_review", "keep"),
+        ("under_review", S),
+        ("under_review", S), ("under_review", K), ("under_review", S),
+        ("under_review", F), ("under_review", C), ("under_review", K), ("under_review", K),
     ),
     "waiting_first_round": (
-        ("first_round_scheduled", "save"),
-        ("waiting_first_round", "save"),
-        ("first_round_scheduled", "save"),
-        ("waiting_first_round", "clear"),
-        ("waiting_first_round", "keep"),
+        ("first_round_scheduled", S),
+        ("waiting_first_round", S), ("waiting_first_round", K), ("first_round_scheduled", S),
+        ("waiting_first_round", F), ("waiting_first_round", C),
+        ("waiting_first_round", K), ("waiting_first_round", K),
     ),
     "first_round_scheduled": (
-        ("first_round_scheduled", "save"),
-        ("first_round_scheduled", "save"),
-        ("first_round_scheduled", "save"),
-        ("waiting_first_round", "clear"),
-        ("first_round_scheduled", "keep"),
+        ("first_round_scheduled", S),
+        ("first_round_scheduled", S), ("first_round_scheduled", K), ("first_round_scheduled", S),
+        ("first_round_scheduled", F), ("waiting_first_round", C),
+        ("first_round_scheduled", K), ("first_round_scheduled", K),
     ),
     "waiting_second_round": (
-        ("second_round_scheduled", "save"),
-        ("waiting_second_round", "save"),
-        ("second_round_scheduled", "save"),
-        ("waiting_second_round", "clear"),
-        ("waiting_second_round", "keep"),
+        ("second_round_scheduled", S),
+        ("waiting_second_round", S), ("waiting_second_round", K), ("second_round_scheduled", S),
+        ("waiting_second_round", F), ("waiting_second_round", C),
+        ("waiting_second_round", K), ("waiting_second_round", K),
     ),
     "second_round_scheduled": (
-        ("second_round_scheduled", "save"),
-        ("second_round_scheduled", "save"),
-        ("second_round_scheduled", "save"),
-        ("waiting_second_round", "clear"),
-        ("second_round_scheduled", "keep"),
+        ("second_round_scheduled", S),
+        ("second_round_scheduled", S), ("second_round_scheduled", K),
+        ("second_round_scheduled", S),
+        ("second_round_scheduled", F), ("waiting_second_round", C),
+        ("second_round_scheduled", K), ("second_round_scheduled", K),
     ),
     "accepted": (
-        ("accepted", "save"),
-        ("accepted", "save"),
-        ("accepted", "save"),
-        ("accepted", "clear"),
-        ("accepted", "keep"),
+        ("accepted", S),
+        ("accepted", S), ("accepted", K), ("accepted", S),
+        ("accepted", F), ("accepted", C), ("accepted", K), ("accepted", K),
     ),
     "waitlist": (
-        ("waitlist", "save"),
-        ("waitlist", "save"),
-        ("waitlist", "save"),
-        ("waitlist", "clear"),
-        ("waitlist", "keep"),
+        ("waitlist", S),
+        ("waitlist", S), ("waitlist", K), ("waitlist", S),
+        ("waitlist", F), ("waitlist", C), ("waitlist", K), ("waitlist", K),
     ),
     "declined": (
-        ("declined", "save"),
-        ("declined", "save"),
-        ("declined", "save"),
-        ("declined", "clear"),
-        ("declined", "keep"),
+        ("declined", S),
+        ("declined", S), ("declined", K), ("declined", S),
+        ("declined", F), ("declined", C), ("declined", K), ("declined", K),
     ),
-}
+}  # fmt: skip
 
 
-def _expected_effect(status: str, event: str, current: bool) -> tuple[str, str]:
-    created, resched_current, resched_other, cancel_current, cancel_other = SPEC_BOOKING_EFFECTS[
-        status
-    ]
+def _expected_effect(status: str, event: str, concerns: str, another: bool) -> tuple[str, str]:
+    (
+        created,
+        resched_current,
+        resched_other,
+        resched_nothing,
+        cancel_current_fallback,
+        cancel_current_alone,
+        cancel_other,
+        cancel_nothing,
+    ) = SPEC_BOOKING_EFFECTS[status]
     if event == "created":
         return created
     if event == "rescheduled":
-        return resched_current if current else resched_other
+        return {
+            "current": resched_current,
+            "other_live": resched_other,
+            "nothing_live": resched_nothing,
+        }[concerns]
     assert event == "cancelled"
-    return cancel_current if current else cancel_other
+    if concerns == "current":
+        return cancel_current_fallback if another else cancel_current_alone
+    return cancel_other if concerns == "other_live" else cancel_nothing
 
 
+CONCERNS = ["current", "other_live", "nothing_live"]
 BOOKING_CASES = [
-    pytest.param(status, event, current, id=f"{status}-{event}-{'current' if current else 'other'}")
+    pytest.param(
+        status,
+        event,
+        concerns,
+        another,
+        id=f"{status}-{event}-{concerns}-{'another' if another else 'alone'}",
+    )
     for status in ALL_STATUSES
     for event in ("created", "rescheduled", "cancelled")
-    for current in (True, False)
+    for concerns in CONCERNS
+    for another in (True, False)
 ]
 
 
@@ -164,19 +176,22 @@ def test_enums_hold_exactly_the_spec_names() -> None:
     assert sorted(Stage) == sorted(set(SPEC_STAGE.values()))
     assert sorted(PipelineState) == sorted({"awaiting_scheduling", "scheduled", "none"})
     assert sorted(BookingEvent) == sorted({"created", "rescheduled", "cancelled"})
-    assert sorted(InterviewChange) == sorted({"save", "clear", "keep"})
+    assert sorted(InterviewChange) == sorted({"save", "fall_back", "clear", "keep"})
+    assert sorted(Concerns) == sorted(CONCERNS)
 
 
 def test_booking_table_covers_every_status_event_and_flag() -> None:
-    assert len(BOOKING_CASES) == len(ALL_STATUSES) * 3 * 2 == 54
+    assert len(BOOKING_CASES) == len(ALL_STATUSES) * 3 * 3 * 2 == 162
 
 
-@pytest.mark.parametrize(("status", "event", "current"), BOOKING_CASES)
-def test_apply_booking_follows_spec_table(status: str, event: str, current: bool) -> None:
+@pytest.mark.parametrize(("status", "event", "concerns", "another"), BOOKING_CASES)
+def test_apply_booking_follows_spec_table(
+    status: str, event: str, concerns: str, another: bool
+) -> None:
     transition = apply_booking(
-        Status(status), BookingEvent(event), concerns_current_interview=current
+        Status(status), BookingEvent(event), Concerns(concerns), another_live=another
     )
-    expected_status, expected_interview = _expected_effect(status, event, current)
+    expected_status, expected_interview = _expected_effect(status, event, concerns, another)
     assert isinstance(transition, Transition)
     assert transition.status == expected_status
     assert transition.interview == expected_interview
@@ -194,9 +209,9 @@ def test_apply_booking_follows_spec_table(status: str, event: str, current: bool
 def test_booking_created_moves_waiting_to_scheduled_and_saves_interview(
     waiting: str, scheduled: str
 ) -> None:
-    for current in (True, False):
+    for concerns, another in itertools.product(Concerns, (True, False)):
         transition = apply_booking(
-            Status(waiting), BookingEvent.CREATED, concerns_current_interview=current
+            Status(waiting), BookingEvent.CREATED, concerns, another_live=another
         )
         assert transition == Transition(Status(scheduled), InterviewChange.SAVE)
 
@@ -208,61 +223,78 @@ def test_booking_created_moves_waiting_to_scheduled_and_saves_interview(
         ("second_round_scheduled", "waiting_second_round"),
     ],
 )
-def test_cancel_of_current_interview_reverts_scheduled_status(scheduled: str, waiting: str) -> None:
-    transition = apply_booking(
-        Status(scheduled), BookingEvent.CANCELLED, concerns_current_interview=True
+def test_cancel_of_current_interview_reverts_only_when_no_live_booking_remains(
+    scheduled: str, waiting: str
+) -> None:
+    alone = apply_booking(
+        Status(scheduled), BookingEvent.CANCELLED, Concerns.CURRENT, another_live=False
     )
-    assert transition == Transition(Status(waiting), InterviewChange.CLEAR)
+    another = apply_booking(
+        Status(scheduled), BookingEvent.CANCELLED, Concerns.CURRENT, another_live=True
+    )
+    assert alone == Transition(Status(waiting), InterviewChange.CLEAR)
+    assert another == Transition(Status(scheduled), InterviewChange.FALL_BACK)
 
 
 @pytest.mark.parametrize("status", ALL_STATUSES)
-def test_cancel_of_superseded_booking_keeps_status_and_interview(status: str) -> None:
-    transition = apply_booking(
-        Status(status), BookingEvent.CANCELLED, concerns_current_interview=False
-    )
-    assert transition == Transition(Status(status), InterviewChange.KEEP)
+def test_cancel_of_a_booking_that_is_not_the_interview_keeps_status_and_interview(
+    status: str,
+) -> None:
+    for concerns, another in itertools.product(
+        (Concerns.OTHER_LIVE, Concerns.NOTHING_LIVE), (True, False)
+    ):
+        transition = apply_booking(
+            Status(status), BookingEvent.CANCELLED, concerns, another_live=another
+        )
+        assert transition == Transition(Status(status), InterviewChange.KEEP)
 
 
 @pytest.mark.parametrize("status", ALL_STATUSES)
 def test_reschedule_of_current_interview_replaces_interview_and_keeps_status(status: str) -> None:
     transition = apply_booking(
-        Status(status), BookingEvent.RESCHEDULED, concerns_current_interview=True
+        Status(status), BookingEvent.RESCHEDULED, Concerns.CURRENT, another_live=False
     )
     assert transition == Transition(Status(status), InterviewChange.SAVE)
 
 
 @pytest.mark.parametrize("status", ALL_STATUSES)
-def test_reschedule_of_unknown_booking_acts_as_booking_created(status: str) -> None:
-    rescheduled = apply_booking(
-        Status(status), BookingEvent.RESCHEDULED, concerns_current_interview=False
+def test_reschedule_of_another_live_booking_changes_nothing_on_the_application(
+    status: str,
+) -> None:
+    transition = apply_booking(
+        Status(status), BookingEvent.RESCHEDULED, Concerns.OTHER_LIVE, another_live=True
     )
-    created = apply_booking(Status(status), BookingEvent.CREATED, concerns_current_interview=False)
-    assert rescheduled == created
+    assert transition == Transition(Status(status), InterviewChange.KEEP)
 
 
 @pytest.mark.parametrize("status", ALL_STATUSES)
-def test_booking_created_ignores_the_current_interview_flag(status: str) -> None:
-    assert apply_booking(
-        Status(status), BookingEvent.CREATED, concerns_current_interview=True
-    ) == apply_booking(Status(status), BookingEvent.CREATED, concerns_current_interview=False)
+def test_reschedule_of_unknown_booking_acts_as_booking_created(status: str) -> None:
+    rescheduled = apply_booking(
+        Status(status), BookingEvent.RESCHEDULED, Concerns.NOTHING_LIVE, another_live=False
+    )
+    created = apply_booking(
+        Status(status), BookingEvent.CREATED, Concerns.NOTHING_LIVE, another_live=False
+    )
+    assert rescheduled == created
 
 
 @pytest.mark.parametrize(
-    ("status", "event", "current"),
+    ("status", "event", "concerns"),
     [
-        pytest.param(s, e, c, id=f"{s}-{e}-{'current' if c else 'other'}")
+        pytest.param(s, e, c, id=f"{s}-{e}-{c}")
         for s in sorted(TERMINAL)
         for e in ("created", "rescheduled", "cancelled")
-        for c in (True, False)
+        for c in CONCERNS
     ],
 )
 def test_terminal_status_never_moves_by_any_booking_event(
-    status: str, event: str, current: bool
+    status: str, event: str, concerns: str
 ) -> None:
-    transition = apply_booking(
-        Status(status), BookingEvent(event), concerns_current_interview=current
-    )
-    assert transition.status == status
+    for another in (True, False):
+        transition = apply_booking(
+            Status(status), BookingEvent(event), Concerns(concerns), another_live=another
+        )
+        assert transition.status == status
 
 
 @pytest.mark.parametrize("status", ALL_STATUSES)

@@ -6,9 +6,11 @@ beyond the standard library, so every rule here is tested over the whole table.
 - A booking created saves the interview and moves a `waiting_*` status to its
   `*_scheduled` status; every other status stays (terminal ones never move).
 - A reschedule of the application's current interview replaces the interview and keeps the
-  status; any other reschedule acts as a booking created.
-- A cancellation of the current interview clears it and reverts `*_scheduled` to `waiting_*`;
-  a cancellation of any other booking changes nothing.
+  status; a reschedule of another live booking of the application changes nothing on the
+  application (that booking alone moves); any other reschedule acts as a booking created.
+- A cancellation of the current interview clears it and reverts `*_scheduled` to `waiting_*`,
+  unless another live booking of the application remains: then that booking becomes the
+  interview and the status stays. A cancellation of any other booking changes nothing.
 - Admins move applications by hand only along `MANUAL_MOVES`.
 """
 
@@ -54,8 +56,22 @@ class InterviewChange(StrEnum):
     """What a booking event does to the interview stored on the application."""
 
     SAVE = "save"
+    """The event's booking becomes the interview."""
+    FALL_BACK = "fall_back"
+    """The application's most recently created other live booking becomes the interview."""
     CLEAR = "clear"
     KEEP = "keep"
+
+
+class Concerns(StrEnum):
+    """Which of the application's bookings a reschedule or cancellation is about."""
+
+    CURRENT = "current"
+    """The application's current interview."""
+    OTHER_LIVE = "other_live"
+    """A live booking of the application that is not its current interview."""
+    NOTHING_LIVE = "nothing_live"
+    """No live booking of the application (unknown to the service, or cancelled already)."""
 
 
 STAGE_OF: dict[Status, Stage] = {
@@ -141,19 +157,24 @@ def round_of(status: Status) -> int | None:
 
 
 def apply_booking(
-    status: Status, event: BookingEvent, *, concerns_current_interview: bool
+    status: Status, event: BookingEvent, concerns: Concerns, *, another_live: bool
 ) -> Transition:
     """The effect of a booking event on an application with `status`.
 
-    `concerns_current_interview` says whether the booking rescheduled or cancelled is the
-    application's current interview; it does not matter for a booking created.
+    `concerns` says which booking of the application is rescheduled or cancelled; it does not
+    matter for a booking created. `another_live` says whether the application holds a live
+    booking besides the one the event is about (it matters when the current one is cancelled).
     """
     if event is BookingEvent.CANCELLED:
-        if not concerns_current_interview:
+        if concerns is not Concerns.CURRENT:
             return Transition(status, InterviewChange.KEEP)
+        if another_live:
+            return Transition(status, InterviewChange.FALL_BACK)
         return Transition(WAITING_AFTER_CANCELLED.get(status, status), InterviewChange.CLEAR)
-    if event is BookingEvent.RESCHEDULED and concerns_current_interview:
+    if event is BookingEvent.RESCHEDULED and concerns is Concerns.CURRENT:
         return Transition(status, InterviewChange.SAVE)
+    if event is BookingEvent.RESCHEDULED and concerns is Concerns.OTHER_LIVE:
+        return Transition(status, InterviewChange.KEEP)
     return Transition(SCHEDULED_AFTER_WAITING.get(status, status), InterviewChange.SAVE)
 
 

@@ -296,8 +296,9 @@ class HistoryRepository:
         named = {f"history_{column}": value for column, value in values.items()}
         named["history_id"] = uuid.uuid4()
         # JSONB goes to asyncpg as JSON text (see `scheduling_service.driver`).
-        if named["history_interview"] is not None:
-            named["history_interview"] = json.dumps(named["history_interview"])
+        for column in ("history_interview", "history_other_interview"):
+            if named[column] is not None:
+                named[column] = json.dumps(named[column])
         return Write(_add_history, named)
 
     def add(self, entry: HistoryEntry) -> None:

@@ -116,6 +116,7 @@ class HistoryEntryOut(ApiModel):
             "from_status": "waiting_first_round",
             "to_status": "first_round_scheduled",
             "interview": _INTERVIEW,
+            "other_interview": None,
             "cause": "webhook",
             "event_id": "3f7a9c1e5b2d8f4a6c0e9b7d5f3a1c8e6b4d2f0a9c7e5b3d1f8a6c4e2b0d9f7a",
             "actor": "calcom",
@@ -129,6 +130,11 @@ class HistoryEntryOut(ApiModel):
     from_status: Status | None
     to_status: Status | None
     interview: dict[str, Any] | None
+    other_interview: dict[str, Any] | None = Field(
+        description="For `double_booking`, the application's other live booking (`interview` "
+        "is the new one, now current); for a cancellation of the current interview while "
+        "another live booking remains, that booking, now current."
+    )
     cause: HistoryCause
     event_id: str | None = Field(description="The webhook event that caused it, if any.")
     actor: str

@@ -12,7 +12,7 @@ from scheduling_service.auth import Principal
 from scheduling_service.errors import InvalidInput, NotFound
 from scheduling_service.models import Application, HistoryCause, HistoryEntry, HistoryKind
 from scheduling_service.organizations.service import get_cohort, get_cohort_as_admin
-from scheduling_service.pipeline import BookingEvent, InterviewChange, Status
+from scheduling_service.pipeline import BookingEvent, Concerns, InterviewChange, Status
 
 
 @dataclass(frozen=True)
@@ -187,16 +187,23 @@ class BookingChange:
     kind: HistoryKind
     from_status: str | None
     to_status: str | None
+    other: InterviewSlot | None = None
+    """The other live booking: the one a double booking adds to, or the one an application
+    falls back on when its interview is cancelled."""
 
     def application_values(self) -> dict[str, Any]:
         """The columns of the application to write."""
         values: dict[str, Any] = {"status": self.status}
-        if self.interview is InterviewChange.SAVE:
+        saved = {
+            InterviewChange.SAVE: self.slot,
+            InterviewChange.FALL_BACK: self.other,
+        }.get(self.interview)
+        if saved is not None:
             values.update(
-                interview_booking_uid=self.slot.booking_uid,
-                interview_start_time=self.slot.start_time,
-                interview_end_time=self.slot.end_time,
-                interview_meeting_url=self.slot.meeting_url,
+                interview_booking_uid=saved.booking_uid,
+                interview_start_time=saved.start_time,
+                interview_end_time=saved.end_time,
+                interview_meeting_url=saved.meeting_url,
             )
         elif self.interview is InterviewChange.CLEAR:
             values.update(
@@ -215,24 +222,46 @@ def plan_booking(
     slot: InterviewSlot,
     *,
     replaces_uid: str | None = None,
+    replaces_live: bool = False,
+    other_live: InterviewSlot | None = None,
     kind: HistoryKind | None = None,
 ) -> BookingChange | None:
     """The change a booking event makes to an application in `status` whose current
     interview is `interview_booking_uid`; None when it changes nothing.
 
     `slot` is the booking created, the new booking of a reschedule (`replaces_uid` names the
-    one it replaces) or the booking cancelled.
+    one it replaces) or the booking cancelled. `replaces_live` says whether the booking
+    rescheduled or cancelled was a live booking of the application; `other_live` is the
+    application's most recently created live booking besides it (and besides `slot`).
     """
     concerned_uid = slot.booking_uid if event is BookingEvent.CANCELLED else replaces_uid
-    concerns_current = concerned_uid is not None and interview_booking_uid == concerned_uid
+    if concerned_uid is not None and interview_booking_uid == concerned_uid:
+        concerns = Concerns.CURRENT
+    elif replaces_live:
+        concerns = Concerns.OTHER_LIVE
+    else:
+        concerns = Concerns.NOTHING_LIVE
     before = Status(status)
-    transition = pipeline.apply_booking(before, event, concerns_current_interview=concerns_current)
+    another_live = other_live is not None
+    transition = pipeline.apply_booking(before, event, concerns, another_live=another_live)
     if transition.interview is InterviewChange.KEEP and transition.status is before:
         return None
     status_changed = transition.status is not before
+    scheduled_anew = (
+        transition.interview is InterviewChange.SAVE and concerns is not Concerns.CURRENT
+    )
     if kind is None:
-        scheduled_as = event if concerns_current else BookingEvent.CREATED
-        kind = _INTERVIEW_KIND[event if event is BookingEvent.CANCELLED else scheduled_as]
+        if event is BookingEvent.CANCELLED:
+            kind = HistoryKind.INTERVIEW_CANCELLED
+        elif scheduled_anew and other_live is not None:
+            kind = HistoryKind.DOUBLE_BOOKING
+        elif scheduled_anew:
+            kind = HistoryKind.INTERVIEW_SCHEDULED
+        else:
+            kind = HistoryKind.INTERVIEW_RESCHEDULED
+    keeps_other = transition.interview is InterviewChange.FALL_BACK or (
+        kind is HistoryKind.DOUBLE_BOOKING
+    )
     return BookingChange(
         status=transition.status.value,
         interview=transition.interview,
@@ -240,6 +269,7 @@ def plan_booking(
         kind=kind,
         from_status=before.value if status_changed else None,
         to_status=transition.status.value if status_changed else None,
+        other=other_live if keeps_other else None,
     )
 
 
@@ -293,6 +323,7 @@ def history_values(
     from_status: str | None,
     to_status: str | None,
     interview: InterviewSlot | None = None,
+    other_interview: InterviewSlot | None = None,
 ) -> dict[str, Any]:
     """The columns of a history entry."""
     return {
@@ -302,6 +333,7 @@ def history_values(
         "from_status": from_status,
         "to_status": to_status,
         "interview": interview.as_json() if interview else None,
+        "other_interview": other_interview.as_json() if other_interview else None,
         "cause": cause.kind.value,
         "event_id": cause.event_id,
         "actor": cause.actor,

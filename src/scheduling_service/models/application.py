@@ -1,7 +1,9 @@
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from scheduling_service.models.base import Base, HasId, HasTimestamps, one_of
@@ -43,6 +45,9 @@ class Application(HasId, HasTimestamps, Base):
     interview_start_time: Mapped[datetime | None]
     interview_end_time: Mapped[datetime | None]
     interview_meeting_url: Mapped[str | None]
+    # Who Cal.com marked absent from the current interview: {"attendees": [...], "host": bool},
+    # or null when nobody is.
+    interview_no_show: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class ApplicationSearchTerms(Base):

@@ -15,6 +15,8 @@ class HistoryKind(StrEnum):
     INTERVIEW_SCHEDULED = "interview_scheduled"
     INTERVIEW_RESCHEDULED = "interview_rescheduled"
     INTERVIEW_CANCELLED = "interview_cancelled"
+    DOUBLE_BOOKING = "double_booking"
+    NO_SHOW = "no_show"
     MATCH = "match"
     DISMISSAL = "dismissal"
 
@@ -56,6 +58,8 @@ class HistoryEntry(HasId, Base):
     from_status: Mapped[str | None]
     to_status: Mapped[str | None]
     interview: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # A double booking's earlier live booking, or the one a cancellation fell back on.
+    other_interview: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     cause: Mapped[str]
     event_id: Mapped[str | None]
     actor: Mapped[str]

@@ -119,8 +119,10 @@ class BookingApplier:
                 self.session, self.cohort_id, row, self.event_row_id, self.settings
             )
             return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
+        besides = [booking.uid, *([rescheduled_from.uid] if rescheduled_from else [])]
+        other = await self.bookings.latest_live(application.id, besides=besides)
         self._store(booking, application, rescheduled_from)
-        self._apply_booking(application, BookingEvent.CREATED, _slot(booking))
+        self._apply_booking(application, BookingEvent.CREATED, _slot(booking), other_live=other)
         return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
 
     async def rescheduled(self, booking: calcom.Booking, original_uid: str) -> Outcome:
@@ -150,10 +152,18 @@ class BookingApplier:
             return await self.created(booking, rescheduled_from=original)
         if original.application_id is not None:
             application = await self._lock_application(original.application_id)
+            other = await self.bookings.latest_live(
+                application.id, besides=[original_uid, booking.uid]
+            )
             self._store(booking, application, original)
             self._supersede(original)
             self._apply_booking(
-                application, BookingEvent.RESCHEDULED, _slot(booking), replaces_uid=original_uid
+                application,
+                BookingEvent.RESCHEDULED,
+                _slot(booking),
+                replaces_uid=original_uid,
+                replaces_live=original.state == BookingState.ACTIVE.value,
+                other_live=other,
             )
             return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
         row = await self._insert(booking, original)
@@ -195,22 +205,28 @@ class BookingApplier:
         row = await self._settle(row)
         if row.application_id is not None and alone:
             application = await self._lock_application(row.application_id)
+            other = await self.bookings.latest_live(application.id, besides=[row.uid])
             # Cancelled here unless it is already: the rest is written only if it was not.
             self.writes.gate_on(BookingRepository.cancel_write(row.id))
             self._otherwise = partial(
                 _known, Outcome(WebhookOutcome.DUPLICATE, application_id=application.id)
             )
-            self._apply_booking(application, BookingEvent.CANCELLED, _row_slot(row))
+            self._apply_booking(
+                application, BookingEvent.CANCELLED, _row_slot(row), other_live=other
+            )
             return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
         if row.application_id is not None:
             application = await self._lock_application(row.application_id)
+            other = await self.bookings.latest_live(application.id, besides=[row.uid])
             already_cancelled = (
                 await self.bookings.lock_state(row.id) == BookingState.CANCELLED.value
             )
             if already_cancelled:
                 return Outcome(WebhookOutcome.DUPLICATE, application_id=application.id)
             self.writes.add(BookingRepository.state_write(row.id, BookingState.CANCELLED))
-            self._apply_booking(application, BookingEvent.CANCELLED, _row_slot(row))
+            self._apply_booking(
+                application, BookingEvent.CANCELLED, _row_slot(row), other_live=other
+            )
             return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
         already_cancelled = await self.bookings.lock_state(row.id) == BookingState.CANCELLED.value
         if not already_cancelled:
@@ -270,6 +286,8 @@ class BookingApplier:
         slot: InterviewSlot,
         *,
         replaces_uid: str | None = None,
+        replaces_live: bool = False,
+        other_live: BookingRow | None = None,
     ) -> None:
         """What `applications.service.apply_booking` does, as pending writes."""
         change = plan_booking(
@@ -278,6 +296,8 @@ class BookingApplier:
             event,
             slot,
             replaces_uid=replaces_uid,
+            replaces_live=replaces_live,
+            other_live=_row_slot(other_live) if other_live else None,
         )
         if change is None:
             return
@@ -293,6 +313,7 @@ class BookingApplier:
                     from_status=change.from_status,
                     to_status=change.to_status,
                     interview=slot,
+                    other_interview=change.other,
                 )
             )
         )

@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Table,
     Update,
+    all_,
     any_,
     bindparam,
     func,
@@ -134,6 +135,18 @@ _FIND_OF_EMAILS = driver.Sql(
     _FIND_QUERY.where(_bookings.c.applicant_email == any_(bindparam("emails", type_=ARRAY(String))))
 )
 _READ = driver.Sql(select(*_ROW_COLUMNS).where(_bookings.c.id == bindparam("booking_id")))
+# An application's live bookings (active, not yet ended), the most recently created first.
+_LATEST_LIVE = driver.Sql(
+    select(*_ROW_COLUMNS)
+    .where(
+        _bookings.c.application_id == bindparam("application_id"),
+        _bookings.c.state == BookingState.ACTIVE.value,
+        _bookings.c.end_time > func.now(),
+        _bookings.c.uid != all_(bindparam("uids", type_=ARRAY(String))),
+    )
+    .order_by(_bookings.c.created_at.desc(), _bookings.c.id.desc())
+    .limit(1)
+)
 _LOCK_STATE = driver.Sql(
     select(_bookings.c.state).where(_bookings.c.id == bindparam("booking_id")).with_for_update()
 )
@@ -409,6 +422,15 @@ class BookingRepository:
             return _rows(await driver.fetch(self.session, _FIND, values))
         values["emails"] = list(emails)
         return _rows(await driver.fetch(self.session, _FIND_OF_EMAILS, values))
+
+    async def latest_live(
+        self, application_id: uuid.UUID, *, besides: Collection[str]
+    ) -> BookingRow | None:
+        """The application's most recently created live booking (active, not yet ended)
+        whose uid is none of `besides`."""
+        values = {"application_id": application_id, "uids": list(besides)}
+        rows = _rows(await driver.fetch(self.session, _LATEST_LIVE, values))
+        return rows[0] if rows else None
 
     async def attach_orphan_bookings(self, orphan_id: uuid.UUID, application_id: uuid.UUID) -> None:
         """Every booking of the orphan now belongs to the application."""
