@@ -64,6 +64,38 @@ def booking(
     return document
 
 
+def attendee(email: str, name: str | None = None) -> dict[str, Any]:
+    """One entry of `payload.attendees`, as Cal.com writes it."""
+    return {"email": email, "name": name or email.split("@")[0].title(), "timeZone": "Europe/Paris"}
+
+
+def seated(
+    trigger: str = "BOOKING_CREATED",
+    *,
+    uid: str,
+    responses_email: str,
+    attendees: list[str],
+    seats: int = 5,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A seated event's delivery (`seatsPerTimeSlot` set), shaped as Cal.com builds it
+    (shared/calcom/PROTOCOL.md): all seats share `uid`; `attendees` lists the seat taken, the
+    seat cancelled, the seat an attendee moves, or every seat holder when the host moves the
+    whole session (under the same uid, or into the uid of the booking at the new time);
+    `responses_email` is the new seat's booker on creation, an attendee moving their own seat,
+    but the booking's first attendee on a seat's cancellation or the host's session move. A
+    new seat's `metadata` carries the earlier seats' (pass it in `metadata`)."""
+    return booking(
+        trigger,
+        uid=uid,
+        email=responses_email,
+        name=responses_email.split("@")[0].title(),
+        seats=seats,
+        attendees=[attendee(email) for email in attendees],
+        **fields,
+    )
+
+
 async def deliver(
     client: AsyncClient,
     cohort: dict[str, Any],
@@ -71,9 +103,11 @@ async def deliver(
     *,
     secret: str | None = None,
     signature: str | None = None,
+    content_type: str = "application/json",
 ) -> Response:
-    """POST a delivery to the cohort's webhook URL, signed as Cal.com would sign it."""
+    """POST a delivery to the cohort's webhook URL, signed as Cal.com would sign it (a custom
+    payload template that is not JSON is sent as `application/x-www-form-urlencoded`)."""
     raw = body if isinstance(body, bytes) else encode(body)
-    headers = {"Content-Type": "application/json", "X-Cal-Webhook-Version": "2021-10-20"}
+    headers = {"Content-Type": content_type, "X-Cal-Webhook-Version": "2021-10-20"}
     headers["X-Cal-Signature-256"] = signature or sign(raw, secret or cohort["webhook_secret"])
     return await client.post(f"/webhooks/calcom/{cohort['id']}", content=raw, headers=headers)

@@ -515,6 +515,15 @@ def test_seated_cancellation_names_only_the_attendee_who_left() -> None:
     assert booking.attendee_emails == ("leaver@example.org",)
 
 
+def test_seated_booking_ignores_application_id_in_metadata() -> None:
+    # Cal.com merges the seated booking's stored metadata into each new seat's webhook.
+    def mutate(payload: Document) -> None:
+        payload["seatsPerTimeSlot"] = 5
+        payload["metadata"] = {"applicationId": "7d9e1f3a-5b7c-4d9e-8f1a-3b5c7d9e1f30"}
+
+    assert _booking_with(mutate).application_id_hint is None
+
+
 # --- event ID --------------------------------------------------------------------------------
 
 

@@ -168,15 +168,19 @@ async def test_delivery_replayed_to_another_cohort_is_refused(
         "json",
     ],
 )
-async def test_non_json_content_type_is_refused_with_415_before_anything_else(
+async def test_any_content_type_is_verified_before_its_body_is_judged(
     client: AsyncClient, target: Target, content_type: str | None
 ) -> None:
+    # Cal.com signs a custom payload template's body whatever it is (issue 12 item 3).
     before = await state(client, target)
 
-    response = await post(client, target.url, BODY, sign(BODY, secret_of(target)), content_type)
+    forged = await post(client, target.url, BODY, "0" * 64, content_type)
 
-    assert_problem(response, 415, "unsupported-media-type")
+    assert_problem(forged, 401, "invalid-signature")
     assert await state(client, target) == before
+    signed = await post(client, target.url, BODY, sign(BODY, secret_of(target)), content_type)
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["outcome"] == "matched"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ What Cal.com sends is described in shared/calcom/PROTOCOL.md. The rules applied 
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -44,6 +44,14 @@ class Trigger(StrEnum):
 
 BOOKING_TRIGGERS = frozenset(
     {Trigger.BOOKING_CREATED, Trigger.BOOKING_RESCHEDULED, Trigger.BOOKING_CANCELLED}
+)
+
+
+# Said of every body that is not Cal.com's envelope at all: a custom payload template, which
+# Cal.com signs like its default body, is the likely cause.
+TEMPLATE_HINT = (
+    "not Cal.com's default webhook body: a custom payload template on this webhook in Cal.com "
+    "may be the cause; clear the template so that Cal.com sends its default JSON body"
 )
 
 
@@ -113,18 +121,41 @@ def _text_or_none(value: object) -> str | None:
 
 
 @dataclass(frozen=True)
+class Attendee:
+    email: str
+    name: str | None
+    time_zone: str | None
+
+
+@dataclass(frozen=True)
 class Booking:
     uid: str
     reschedule_uid: str | None
     applicant_email: str
     applicant_name: str | None
     time_zone: str | None
-    attendee_emails: tuple[str, ...]
+    attendees: tuple[Attendee, ...]
     start_time: datetime
     end_time: datetime
     meeting_url: str | None
     application_id_hint: UUID | None
+    """`metadata.applicationId`; never set for a seated booking, whose metadata carries the
+    earlier seats' (Cal.com merges the booking's stored metadata into each new seat's)."""
     seated: bool
+
+    @property
+    def attendee_emails(self) -> tuple[str, ...]:
+        return tuple(attendee.email for attendee in self.attendees)
+
+    def as_seat_of(self, email: str) -> "Booking":
+        """This booking as the seat of the attendee with `email` (one of `attendees`)."""
+        attendee = next(a for a in self.attendees if a.email == email)
+        return replace(
+            self,
+            applicant_email=attendee.email,
+            applicant_name=attendee.name,
+            time_zone=attendee.time_zone,
+        )
 
 
 @dataclass(frozen=True)
@@ -151,14 +182,14 @@ def parse_delivery(body: bytes) -> Delivery:
         document = json.loads(body)
     except (ValueError, RecursionError) as error:
         raise MalformedDelivery(
-            f"the body is not JSON: {_short(error)}",
+            f"the body is not JSON ({_short(error)}): {TEMPLATE_HINT}",
             event_id=event_id_for(body, None, None, None),
             trigger=None,
             not_json=True,
         ) from None
     if not isinstance(document, dict):
         raise MalformedDelivery(
-            "the body is not a JSON object",
+            f"the body is not a JSON object: {TEMPLATE_HINT}",
             event_id=event_id_for(body, None, None, None),
             trigger=None,
             not_json=True,
@@ -178,7 +209,8 @@ def parse_delivery(body: bytes) -> Delivery:
     try:
         envelope = _Envelope.model_validate(document)
     except ValidationError as error:
-        raise malformed(_describe(error)) from None
+        hint = "" if trigger else f"; {TEMPLATE_HINT}"
+        raise malformed(_describe(error) + hint) from None
     if envelope.payload is None:
         raise malformed(f"{envelope.triggerEvent} needs a payload object")
     try:
@@ -198,13 +230,21 @@ def parse_delivery(body: bytes) -> Delivery:
         applicant_email=email,
         applicant_name=_applicant_name(payload),
         time_zone=payload.attendees[0].timeZone if payload.attendees else None,
-        attendee_emails=tuple(
-            normalize_email(a.email) for a in payload.attendees if a.email and a.email.strip()
+        attendees=tuple(
+            Attendee(
+                normalize_email(a.email),
+                _clean_text(a.name, MAX_NAME_LENGTH),
+                _clean_text(a.timeZone, MAX_NAME_LENGTH),
+            )
+            for a in payload.attendees
+            if a.email and a.email.strip()
         ),
         start_time=payload.startTime.astimezone(UTC),
         end_time=payload.endTime.astimezone(UTC),
         meeting_url=_meeting_url(payload),
-        application_id_hint=_application_id_hint(payload),
+        application_id_hint=None
+        if payload.seatsPerTimeSlot is not None
+        else _application_id_hint(payload),
         seated=payload.seatsPerTimeSlot is not None,
     )
     return Delivery(envelope.triggerEvent, event_id, envelope.createdAt, booking)

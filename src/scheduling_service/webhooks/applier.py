@@ -15,7 +15,7 @@ statement (`PendingWrites`). Orphaned interviews, rarer, go through the ORM.
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,34 +126,73 @@ class BookingApplier:
         return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
 
     async def rescheduled(self, booking: calcom.Booking, original_uid: str) -> Outcome:
+        if booking.seated:
+            return await self._seats_rescheduled(booking, original_uid)
         candidates = await self.bookings.find(self.cohort_id, original_uid)
         original = next(
             (b for b in candidates if b.applicant_email == booking.applicant_email),
             candidates[0] if candidates else None,
         )
         if original is None:
-            outcome = await self.created(booking)
-            if outcome.outcome is not WebhookOutcome.DUPLICATE:
-                # Remember the replaced booking, so its creation arriving late is not applied
-                # (with the new booking, and only if that one is new).
-                self.writes.add(
-                    BookingRepository.store_write(
-                        cohort_id=self.cohort_id,
-                        uid=original_uid,
-                        applicant_email=booking.applicant_email,
-                        state=BookingState.RESCHEDULED,
-                        remembered=True,
-                    )
+            return await self._rescheduled_unknown(booking, original_uid)
+        return await self._move(booking, original)
+
+    async def _seats_rescheduled(self, booking: calcom.Booking, original_uid: str) -> Outcome:
+        """A seated booking shares its uid among its seat holders: only the holders the
+        reschedule lists move (one attendee moving their seat, or the host moving the whole
+        session, when every holder is listed); `responses` may be the first holder's."""
+        known = await self.bookings.find(self.cohort_id, original_uid)
+        if not known:
+            return await self._rescheduled_unknown(booking, original_uid)
+        listed = booking.attendee_emails or (booking.applicant_email,)
+        holders = [row for row in known if row.applicant_email in listed]
+        if not holders:
+            # The attendee holds no seat there: a booking of their own, never another's seat.
+            return await self.created(booking)
+        if len(holders) == 1:
+            [holder] = holders
+            return await self._move(_seat_of(booking, holder.applicant_email), holder)
+        outcomes = []
+        for holder in holders:
+            outcome = await self._move(_seat_of(booking, holder.applicant_email), holder)
+            # Each seat's writes go on their own; a seat moved already writes nothing.
+            if not await self.writes.flush():
+                outcome = replace(outcome, outcome=WebhookOutcome.DUPLICATE)
+            outcomes.append(outcome)
+        moved = [o for o in outcomes if o.outcome is not WebhookOutcome.DUPLICATE]
+        return (moved or outcomes)[0]
+
+    async def _rescheduled_unknown(self, booking: calcom.Booking, original_uid: str) -> Outcome:
+        outcome = await self.created(booking)
+        if outcome.outcome is not WebhookOutcome.DUPLICATE:
+            # Remember the replaced booking, so its creation arriving late is not applied
+            # (with the new booking, and only if that one is new).
+            self.writes.add(
+                BookingRepository.store_write(
+                    cohort_id=self.cohort_id,
+                    uid=original_uid,
+                    applicant_email=booking.applicant_email,
+                    state=BookingState.RESCHEDULED,
+                    remembered=True,
                 )
-            return outcome
+            )
+        return outcome
+
+    async def _move(self, booking: calcom.Booking, original: BookingRow) -> Outcome:
+        """The known booking `original` moved to `booking` (a new uid, or its own: a seated
+        session moved in place)."""
         original = await self._settle(original)
         if original.application_id is None and original.orphaned_interview_id is None:
             # Only a cancellation that came first knows this uid: nothing to follow.
+            if booking.uid == original.uid:
+                return Outcome(WebhookOutcome.IGNORED)
             return await self.created(booking, rescheduled_from=original)
+        if booking.uid == original.uid:
+            return await self._move_in_place(booking, original)
         if original.application_id is not None:
             application = await self._lock_application(original.application_id)
             other = await self.bookings.latest_live(
-                application.id, besides=[original_uid, booking.uid]
+                application.id, besides=[original.uid, booking.uid]
             )
             self._store(booking, application, original)
             self._supersede(original)
@@ -161,7 +200,7 @@ class BookingApplier:
                 application,
                 BookingEvent.RESCHEDULED,
                 _slot(booking),
-                replaces_uid=original_uid,
+                replaces_uid=original.uid,
                 replaces_live=original.state == BookingState.ACTIVE.value,
                 other_live=other,
             )
@@ -174,21 +213,60 @@ class BookingApplier:
         self._supersede(original)
         return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
 
+    async def _move_in_place(self, booking: calcom.Booking, original: BookingRow) -> Outcome:
+        """A seated session moved under its own uid: the seat's booking takes the new time,
+        unless it has it already (a copy of this move) or was cancelled."""
+        if original.application_id is not None:
+            application = await self._lock_application(original.application_id)
+            other = await self.bookings.latest_live(application.id, besides=[original.uid])
+            self.writes.gate_on(
+                BookingRepository.move_write(
+                    original.id, booking.start_time, booking.end_time, booking.meeting_url
+                )
+            )
+            self._otherwise = partial(
+                _known, Outcome(WebhookOutcome.DUPLICATE, application_id=application.id)
+            )
+            self._apply_booking(
+                application,
+                BookingEvent.RESCHEDULED,
+                _slot(booking),
+                replaces_uid=original.uid,
+                replaces_live=original.state == BookingState.ACTIVE.value,
+                other_live=other,
+            )
+            return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
+        assert original.orphaned_interview_id is not None
+        row = await self.bookings.move(
+            original.id, booking.start_time, booking.end_time, booking.meeting_url
+        )
+        if row is None:
+            return Outcome(
+                WebhookOutcome.DUPLICATE, orphaned_interview_id=original.orphaned_interview_id
+            )
+        orphan = await orphans.follow_reschedule(self.session, original.orphaned_interview_id, row)
+        return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
+
     async def cancelled(self, booking: calcom.Booking) -> Outcome:
         # A seated event shares one uid among its attendees: only those named are cancelled.
         emails = (booking.attendee_emails or (booking.applicant_email,)) if booking.seated else None
         rows = await self.bookings.find(self.cohort_id, booking.uid, emails)
         if not rows:
-            remembered = await self.bookings.insert_if_new(
-                cohort_id=self.cohort_id,
-                uid=booking.uid,
-                applicant_email=booking.applicant_email,
-                applicant_name=booking.applicant_name,
-                start_time=booking.start_time,
-                end_time=booking.end_time,
-                state=BookingState.CANCELLED.value,
-            )
-            if remembered is not None:
+            # Remembered as cancelled, so a creation arriving late is not applied (for a
+            # seated booking, each attendee named: none of them holds a seat we know of).
+            remembered = [
+                await self.bookings.insert_if_new(
+                    cohort_id=self.cohort_id,
+                    uid=booking.uid,
+                    applicant_email=email,
+                    applicant_name=booking.applicant_name,
+                    start_time=booking.start_time,
+                    end_time=booking.end_time,
+                    state=BookingState.CANCELLED.value,
+                )
+                for email in emails or (booking.applicant_email,)
+            ]
+            if all(row is not None for row in remembered):
                 return Outcome(WebhookOutcome.IGNORED)
             # A concurrent delivery stored this booking first; it is visible now.
             rows = await self.bookings.find(self.cohort_id, booking.uid, emails)
@@ -199,7 +277,7 @@ class BookingApplier:
             await self.writes.flush()
             outcomes.append(await self._cancel(row, alone=len(rows) == 1))
         changed = [o for o in outcomes if o.outcome is not WebhookOutcome.DUPLICATE]
-        return (changed or outcomes)[0]
+        return (changed or outcomes or [Outcome(WebhookOutcome.IGNORED)])[0]
 
     async def _cancel(self, row: BookingRow, *, alone: bool) -> Outcome:
         row = await self._settle(row)
@@ -363,6 +441,11 @@ class BookingApplier:
 
 async def _known(outcome: Outcome) -> Outcome:
     return outcome
+
+
+def _seat_of(booking: calcom.Booking, email: str) -> calcom.Booking:
+    # A holder found by the emails listed is one of the attendees.
+    return booking.as_seat_of(email) if email in booking.attendee_emails else booking
 
 
 def _slot(booking: calcom.Booking) -> InterviewSlot:

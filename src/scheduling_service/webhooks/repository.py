@@ -15,6 +15,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
+    or_,
     select,
     update,
 )
@@ -173,6 +174,29 @@ def _cancel(condition: ColumnElement[bool] | None) -> Update:
             _bookings.c.state != BookingState.CANCELLED.value,
         )
         .values(state=BookingState.CANCELLED.value)
+        .returning(_bookings.c.id)
+    )
+
+
+_MOVED = {
+    "start_time": bindparam("move_start_time", type_=_bookings.c.start_time.type),
+    "end_time": bindparam("move_end_time", type_=_bookings.c.end_time.type),
+    "meeting_url": bindparam("move_meeting_url", type_=_bookings.c.meeting_url.type),
+}
+
+
+def _move(condition: ColumnElement[bool] | None) -> Update:
+    """Move the booking to a new time unless it is there, or cancelled: it RETURNS its ID if
+    it moved it."""
+    assert condition is None, "a gate runs unconditionally"
+    return (
+        update(_bookings)
+        .where(
+            _bookings.c.id == bindparam("move_booking_id"),
+            _bookings.c.state != BookingState.CANCELLED.value,
+            or_(*(_bookings.c[column].is_distinct_from(value) for column, value in _MOVED.items())),
+        )
+        .values(**_MOVED)
         .returning(_bookings.c.id)
     )
 
@@ -412,6 +436,45 @@ class BookingRepository:
     def cancel_write(booking_id: uuid.UUID) -> Write:
         """Cancel the booking, unless it is cancelled already: a gate (see `PendingWrites`)."""
         return Write(_cancel, {"cancel_booking_id": booking_id})
+
+    @staticmethod
+    def move_write(
+        booking_id: uuid.UUID, start_time: datetime, end_time: datetime, meeting_url: str | None
+    ) -> Write:
+        """Move the booking (a seated session moved under its own uid), unless it is at that
+        time already or cancelled: a gate (see `PendingWrites`)."""
+        return Write(
+            _move,
+            {
+                "move_booking_id": booking_id,
+                "move_start_time": start_time,
+                "move_end_time": end_time,
+                "move_meeting_url": meeting_url,
+            },
+        )
+
+    async def move(
+        self,
+        booking_id: uuid.UUID,
+        start_time: datetime,
+        end_time: datetime,
+        meeting_url: str | None,
+    ) -> Booking | None:
+        """`move_write` at once; the booking moved, or None when it was not."""
+        moved_to = {"start_time": start_time, "end_time": end_time, "meeting_url": meeting_url}
+        statement = (
+            update(Booking)
+            .where(
+                Booking.id == booking_id,
+                Booking.state != BookingState.CANCELLED.value,
+                or_(*(getattr(Booking, c).is_distinct_from(v) for c, v in moved_to.items())),
+            )
+            .values(**moved_to)
+            .returning(Booking)
+            .execution_options(synchronize_session=False)
+        )
+        moved: Booking | None = (await self.session.scalars(statement)).one_or_none()
+        return moved
 
     async def find(
         self, cohort_id: uuid.UUID, uid: str, emails: Collection[str] | None = None

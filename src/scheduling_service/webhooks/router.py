@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from scheduling_service import problems
 from scheduling_service.auth import PrincipalDep
@@ -83,15 +83,9 @@ _ENVELOPE_SCHEMA: dict[str, Any] = {
 }
 
 
-async def _require_json(request: Request) -> None:
-    # Refused before the body is read or the cohort looked up: Cal.com always sends JSON.
-    # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a worker
-    # thread, a hand-off that cost every delivery more CPU than this check itself.
+def _is_json(request: Request) -> bool:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise ProblemError(
-            problems.UNSUPPORTED_MEDIA_TYPE, "the body must be application/json, as Cal.com sends"
-        )
+    return media_type == "application/json"
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -115,11 +109,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
         "default webhook envelope (version 2021-10-20) as `application/json`; "
         "`X-Cal-Signature-256` is the lowercase hex HMAC-SHA256 of the raw body keyed with the "
         "secret (during a rotation's grace period, the previous secret too). Checked in order: "
-        "content type (415), size (413), cohort (404), signature (401). An authentic body that "
-        "is not JSON (400) or not a booking Cal.com would send (422) is still kept in the event "
-        "log as `rejected`. Each event is applied once, however often it is delivered."
+        "size (413), cohort (404), signature (401, whatever the content type), then the body. "
+        "An authentic body that is not the envelope is kept in the event log as `rejected` and "
+        "answered 415 when it is not JSON and not sent as JSON (a Cal.com custom payload "
+        "template in text), 400 when it is not JSON, 422 when it is not a booking Cal.com would "
+        "send; the detail names a custom payload template when that is the likely cause. Each "
+        "event is applied once, however often it is delivered."
     ),
-    dependencies=[Depends(_require_json)],
     response_model_exclude_none=True,
     openapi_extra={
         "requestBody": {
@@ -128,7 +124,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
                 "application/json": {
                     "schema": _ENVELOPE_SCHEMA,
                     "example": _ENVELOPE_EXAMPLE,
-                }
+                },
+                # What a Cal.com custom payload template that is not JSON sends: verified and
+                # kept in the event log as `rejected`, answered 415.
+                "application/x-www-form-urlencoded": {"schema": {"type": "string"}},
             },
         }
     },
@@ -168,7 +167,11 @@ async def receive_calcom_webhook(
     body = await _read_body(request, request.app.state.settings.webhook_max_body_bytes)
     result = await service.receive(request.app.state.intake, cohort, body, x_cal_signature_256)
     if result.rejection is not None:
-        kind = problems.MALFORMED_WEBHOOK if result.rejection.not_json else problems.INVALID_WEBHOOK
+        kind = problems.INVALID_WEBHOOK
+        if result.rejection.not_json:
+            # Cal.com sends a custom template that is not JSON as form-encoded text.
+            json_declared = _is_json(request)
+            kind = problems.MALFORMED_WEBHOOK if json_declared else problems.UNSUPPORTED_MEDIA_TYPE
         raise ProblemError(kind, result.rejection.reason)
     if result.queued or result.outcome.outcome is WebhookOutcome.FAILED:
         # Kept, and applied later: still a success for Cal.com, which never retries.
