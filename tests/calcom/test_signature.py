@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduling_service.calcom.signature import sign, signature_matches
+from scheduling_service.calcom.signature import mismatch_detail, sign, signature_matches
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "calcom"
 SECRET = "whsec-3f9a0c7e2b5d4a1f8e6c9b0d7a2f4e1c"
@@ -118,3 +118,26 @@ def test_every_secret_is_compared_even_after_a_match() -> None:
 
     assert signature_matches(BODY, _hmac_hex(BODY, SECRET), secrets()) is True
     assert seen == [SECRET, OTHER_SECRET]
+
+
+@pytest.mark.parametrize(
+    ("header", "cause"),
+    [
+        (None, "is missing"),
+        ("", "is missing"),
+        ("no-secret-provided", "has no secret"),
+        ("sha256=" + "a" * 64, "`sha256=`"),
+        ("SHA256=" + "a" * 64, "`sha256=`"),
+        ("A" * 64, "not a signature as Cal.com sends it"),
+        ("a" * 63, "not a signature as Cal.com sends it"),
+        ("a" * 64, "does not match this cohort's webhook secret"),
+    ],
+)
+def test_mismatch_detail_names_what_to_fix_in_calcom(header: str | None, cause: str) -> None:
+    assert cause in mismatch_detail(header)
+
+
+def test_mismatch_detail_of_a_wrong_signature_does_not_depend_on_how_near_it_came() -> None:
+    right = sign(BODY, SECRET)
+    near = right[:-1] + ("0" if right[-1] != "0" else "1")
+    assert mismatch_detail(near) == mismatch_detail("f" * 64)

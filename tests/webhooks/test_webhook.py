@@ -489,12 +489,19 @@ async def test_other_triggers_are_logged_as_ignored(
 
 
 @pytest.mark.parametrize(
-    "signature",
-    [None, "", "0" * 64, "no-secret-provided", "sha256=abc"],
-    ids=["missing", "empty", "wrong", "no-secret", "prefixed"],
+    ("signature", "says"),
+    [
+        (None, "X-Cal-Signature-256 is missing"),
+        ("", "X-Cal-Signature-256 is missing"),
+        ("0" * 64, "does not match this cohort's webhook secret, current or"),
+        ("no-secret-provided", "the webhook in Cal.com has no secret"),
+        ("sha256=" + "0" * 64, "starts with `sha256=`"),
+        ("not-hex", "not a signature as Cal.com sends it"),
+    ],
+    ids=["missing", "empty", "wrong", "no-secret", "prefixed", "malformed"],
 )
 async def test_unsigned_or_badly_signed_delivery_is_refused_and_changes_nothing(
-    client: AsyncClient, tokens: Tokens, cohort: Json, signature: str | None
+    client: AsyncClient, tokens: Tokens, cohort: Json, signature: str | None, says: str
 ) -> None:
     application = await create_application(client, tokens, cohort)
     raw = encode(sample("booking_created"))
@@ -507,6 +514,7 @@ async def test_unsigned_or_badly_signed_delivery_is_refused_and_changes_nothing(
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "urn:scheduling-service:problem:invalid-signature"
+    assert says in response.json()["detail"]
     assert (await get_application(client, tokens, application))["status"] == "waiting_first_round"
     assert await events(client, tokens, cohort) == []
 
@@ -521,6 +529,11 @@ async def test_delivery_signed_with_another_cohorts_secret_is_refused(
     )
 
     assert response.status_code == 401
+    detail = response.json()["detail"]
+    assert "set the webhook's secret in Cal.com's settings to this cohort's current" in detail
+    # The answer never shows a secret.
+    assert other["webhook_secret"] not in detail
+    assert cohort["webhook_secret"] not in detail
 
 
 @pytest.mark.parametrize("cohort_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid"])

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduling_service.auth import Principal
 from scheduling_service.backoff import exponential_backoff
 from scheduling_service.calcom import delivery as calcom
-from scheduling_service.calcom.signature import signature_matches
+from scheduling_service.calcom.signature import mismatch_detail, signature_matches
 from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker, is_database_unavailable, run_in_transaction
 from scheduling_service.errors import DomainError, InvalidSignature, NotFound, Unavailable
@@ -107,7 +107,7 @@ async def _verified_cohort(
     if cohort is None:
         raise NotFound("cohort not found")
     if not signature_matches(body, signature, accepted_secrets(cohort, datetime.now(UTC))):
-        raise InvalidSignature("X-Cal-Signature-256 does not match the cohort's webhook secret")
+        raise InvalidSignature(mismatch_detail(signature))
     return cohort
 
 
