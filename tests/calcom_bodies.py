@@ -96,6 +96,33 @@ def seated(
     )
 
 
+def no_show_updated(
+    booking_uid: str,
+    marks: dict[str, bool],
+    *,
+    created_at: str = "2026-05-12T15:00:00.000Z",
+) -> dict[str, Any]:
+    """`BOOKING_NO_SHOW_UPDATED` as Cal.com sends it when a host marks attendees absent (or
+    clears the mark): `handleMarkNoShow` sends `{message, attendees: [{email, noShow}],
+    bookingUid, bookingId}` in the default envelope (PROTOCOL.md style source in the README)."""
+    attendees = [{"email": email, "noShow": absent} for email, absent in marks.items()]
+    if len(attendees) == 1:
+        [(email, absent)] = marks.items()
+        message = f"{email} {'marked' if absent else 'unmarked'} as no-show"
+    else:
+        message = "No-show updated"
+    return {
+        "triggerEvent": "BOOKING_NO_SHOW_UPDATED",
+        "createdAt": created_at,
+        "payload": {
+            "message": message,
+            "attendees": attendees,
+            "bookingUid": booking_uid,
+            "bookingId": 4242,
+        },
+    }
+
+
 async def deliver(
     client: AsyncClient,
     cohort: dict[str, Any],

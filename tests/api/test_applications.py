@@ -74,6 +74,7 @@ async def test_org_admin_creates_application_submitted_by_default(
         "start_time": None,
         "end_time": None,
         "is_past": False,
+        "no_show": False,
     }
     assert application["created_at"]
     assert application["updated_at"]
@@ -105,6 +106,7 @@ async def test_application_created_waiting_first_round_awaits_scheduling_round_1
         "start_time": None,
         "end_time": None,
         "is_past": False,
+        "no_show": False,
     }
 
 

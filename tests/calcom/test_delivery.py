@@ -13,6 +13,7 @@ import pytest
 from scheduling_service.calcom.delivery import (
     Delivery,
     MalformedDelivery,
+    NoShow,
     event_id_for,
     parse_delivery,
 )
@@ -946,3 +947,49 @@ def test_odd_optional_fields_read_as_absent() -> None:
         payload["location"] = "HTTPS://meet.example.org/\x00"
 
     assert _booking_with(mutate).meeting_url is None
+
+
+# --- no-shows --------------------------------------------------------------------------------
+
+
+def test_no_show_update_names_the_booking_and_each_mark() -> None:
+    # Cal.com's handleMarkNoShow: {message, attendees: [{email, noShow}], bookingUid, bookingId}.
+    document = {
+        "triggerEvent": "BOOKING_NO_SHOW_UPDATED",
+        "createdAt": "2026-05-12T15:00:00.000Z",
+        "payload": {
+            "message": "No-show updated",
+            "attendees": [
+                {"email": " Jane.Doe@Example.com", "noShow": True},
+                {"email": "guest@example.org", "noShow": False},
+            ],
+            "bookingUid": "kZ3rT9mPqW2xYb7NcV4dHs",
+            "bookingId": 4242,
+        },
+    }
+    body = _body(document)
+
+    delivery = parse_delivery(body)
+
+    assert delivery.booking is None
+    assert delivery.no_show == NoShow(
+        "kZ3rT9mPqW2xYb7NcV4dHs",
+        (("jane.doe@example.com", True), ("guest@example.org", False)),
+        None,
+    )
+    assert delivery.event_id == _sha256(body)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"attendees": []},
+        {"bookingUid": "u", "attendees": [{"email": "a@example.org", "noShow": "yes"}]},
+        {"bookingUid": "u", "attendees": [{"noShow": True}]},
+    ],
+    ids=["no-booking-uid", "mark-not-a-boolean", "mark-without-email"],
+)
+def test_no_show_update_without_what_it_needs_is_refused(payload: Document) -> None:
+    document = {"triggerEvent": "BOOKING_NO_SHOW_UPDATED", "createdAt": "t", "payload": payload}
+
+    assert _refused(document).reason.startswith("payload.")

@@ -62,6 +62,7 @@ async def test_cancelling_the_current_booking_falls_back_to_the_other_live_one(
         "start_time": MINE["start"],
         "end_time": MINE["end"],
         "meeting_url": "https://app.cal.com/video/mine",
+        "no_show": None,
     }
     assert updated["pipeline"]["start_time"] == MINE["start"]
     entry = (await history(client, tokens, application))[-1]

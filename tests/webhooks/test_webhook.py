@@ -82,6 +82,7 @@ async def test_sample_booking_created_schedules_the_first_round(
         "start_time": "2026-05-12T14:00:00Z",
         "end_time": "2026-05-12T14:30:00Z",
         "meeting_url": "https://app.cal.com/video/kZ3rT9mPqW2xYb7NcV4dHs",
+        "no_show": None,
     }
     assert updated["pipeline"] == {
         "state": "scheduled",
@@ -89,6 +90,7 @@ async def test_sample_booking_created_schedules_the_first_round(
         "start_time": "2026-05-12T14:00:00Z",
         "end_time": "2026-05-12T14:30:00Z",
         "is_past": True,
+        "no_show": False,
     }
     [created, scheduled] = await history(client, tokens, application)
     assert created["kind"] == "status"

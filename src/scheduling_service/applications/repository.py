@@ -77,6 +77,7 @@ _INTERVIEW_COLUMNS = (
     "interview_start_time",
     "interview_end_time",
     "interview_meeting_url",
+    "interview_no_show",
 )
 # Writes (`scheduling_service.writes`); bind parameters are named apart from the columns and
 # from other tables' writes.

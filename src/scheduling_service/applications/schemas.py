@@ -13,6 +13,7 @@ _INTERVIEW = {
     "start_time": "2026-05-12T14:00:00Z",
     "end_time": "2026-05-12T14:30:00Z",
     "meeting_url": "https://app.cal.com/video/kZ3rT9mPqW2xYb7NcV4dHs",
+    "no_show": None,
 }
 _PIPELINE = {
     "state": "scheduled",
@@ -20,6 +21,7 @@ _PIPELINE = {
     "start_time": "2026-05-12T14:00:00Z",
     "end_time": "2026-05-12T14:30:00Z",
     "is_past": False,
+    "no_show": False,
 }
 # An application whose first-round interview is booked; the orphans' examples reuse it.
 APPLICATION_EXAMPLE = {
@@ -64,6 +66,13 @@ class StatusMove(ApiModel):
     reason: Reason | None = None
 
 
+class NoShow(ApiModel):
+    model_config = examples({"attendees": ["jane.doe@example.com"], "host": False})
+
+    attendees: list[str] = Field(description="The attendees' emails Cal.com marks absent.")
+    host: bool = Field(description="Whether Cal.com marks the host absent.")
+
+
 class Interview(ApiModel):
     model_config = examples(_INTERVIEW)
 
@@ -71,6 +80,11 @@ class Interview(ApiModel):
     start_time: datetime
     end_time: datetime
     meeting_url: str | None
+    no_show: NoShow | None = Field(
+        default=None,
+        description="Who the host marked absent in Cal.com (`BOOKING_NO_SHOW_UPDATED`); null "
+        "while nobody is, or once the marks are cleared.",
+    )
 
 
 class PipelineView(ApiModel):
@@ -82,6 +96,7 @@ class PipelineView(ApiModel):
             "start_time": None,
             "end_time": None,
             "is_past": False,
+            "no_show": False,
         },
     )
 
@@ -90,6 +105,10 @@ class PipelineView(ApiModel):
     start_time: datetime | None
     end_time: datetime | None
     is_past: bool = Field(description="True once the scheduled interview has ended.")
+    no_show: bool = Field(
+        description="True while Cal.com marks someone (an attendee, or the host) absent from "
+        "the interview, so the column can show it did not take place."
+    )
 
 
 class ApplicationOut(ApiModel):

@@ -1,4 +1,5 @@
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,8 @@ class InterviewSlot:
     start_time: datetime
     end_time: datetime
     meeting_url: str | None
+    no_show: dict[str, Any] | None = None
+    """Who Cal.com marked absent: `{"attendees": [emails], "host": bool}`, or None."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -28,6 +31,7 @@ class InterviewSlot:
             "start_time": self.start_time.isoformat(),
             "end_time": self.end_time.isoformat(),
             "meeting_url": self.meeting_url,
+            "no_show": self.no_show,
         }
 
 
@@ -77,7 +81,27 @@ def current_interview(application: Application) -> InterviewSlot | None:
         application.interview_start_time,
         application.interview_end_time,
         application.interview_meeting_url,
+        application.interview_no_show,
     )
+
+
+def no_show_after(
+    current: dict[str, Any] | None, attendees: Iterable[tuple[str, bool]], host: bool | None
+) -> dict[str, Any] | None:
+    """An interview's no-show after Cal.com sets or clears marks (`attendees` as (email,
+    absent), `host` when sent); None when nobody is marked absent any more."""
+    absent = set(current["attendees"]) if current else set()
+    host_absent = bool(current and current["host"])
+    for email, is_absent in attendees:
+        if is_absent:
+            absent.add(email)
+        else:
+            absent.discard(email)
+    if host is not None:
+        host_absent = host
+    if not absent and not host_absent:
+        return None
+    return {"attendees": sorted(absent), "host": host_absent}
 
 
 async def create_application(
@@ -204,6 +228,7 @@ class BookingChange:
                 interview_start_time=saved.start_time,
                 interview_end_time=saved.end_time,
                 interview_meeting_url=saved.meeting_url,
+                interview_no_show=None,
             )
         elif self.interview is InterviewChange.CLEAR:
             values.update(
@@ -211,6 +236,7 @@ class BookingChange:
                 interview_start_time=None,
                 interview_end_time=None,
                 interview_meeting_url=None,
+                interview_no_show=None,
             )
         return values
 

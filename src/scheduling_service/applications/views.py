@@ -26,6 +26,7 @@ def application_out(application: Application, now: datetime | None = None) -> Ap
             start_time=slot.start_time if scheduled and slot else None,
             end_time=slot.end_time if scheduled and slot else None,
             is_past=bool(scheduled and slot and slot.end_time <= now),
+            no_show=bool(slot and slot.no_show),
         ),
         created_at=application.created_at,
         updated_at=application.updated_at,

@@ -6,7 +6,9 @@ What Cal.com sends is described in shared/calcom/PROTOCOL.md. The rules applied 
 - the meeting link is `metadata.videoCallUrl`, else `videoCallData.url`, else `location` when
   it is an http(s) URL;
 - the event ID is the SHA-256 of `triggerEvent`, `payload.uid` and `createdAt` joined by
-  newlines, or of the raw body when there is no uid, since Cal.com sends no delivery ID.
+  newlines, or of the raw body when there is no uid, since Cal.com sends no delivery ID;
+- `BOOKING_NO_SHOW_UPDATED` names the booking in `payload.bookingUid` and each attendee whose
+  mark changed in `payload.attendees` (`{email, noShow}`); it has no `payload.uid`.
 """
 
 import hashlib
@@ -23,6 +25,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    StrictBool,
     ValidationError,
 )
 
@@ -39,6 +42,7 @@ class Trigger(StrEnum):
     BOOKING_CREATED = "BOOKING_CREATED"
     BOOKING_RESCHEDULED = "BOOKING_RESCHEDULED"
     BOOKING_CANCELLED = "BOOKING_CANCELLED"
+    BOOKING_NO_SHOW_UPDATED = "BOOKING_NO_SHOW_UPDATED"
     PING = "PING"
 
 
@@ -106,6 +110,20 @@ class _BookingPayload(BaseModel):
     seatsPerTimeSlot: int | None = None
 
 
+class _NoShowMark(BaseModel):
+    email: Annotated[Text, Field(min_length=1, max_length=MAX_EMAIL_LENGTH)]
+    noShow: StrictBool
+
+
+class _NoShowPayload(BaseModel):
+    """Cal.com's `BookingNoShowUpdatedPayload` (packages/features/webhooks/lib/sendPayload.ts)."""
+
+    bookingUid: Annotated[Text, Field(min_length=1, max_length=MAX_UID_LENGTH)]
+    attendees: list[_NoShowMark] = []
+    # Not sent by Cal.com's source today (the host's mark sends no webhook); read if it comes.
+    noShowHost: StrictBool | None = None
+
+
 class _Envelope(BaseModel):
     triggerEvent: Annotated[Text, Field(min_length=1, max_length=MAX_TRIGGER_LENGTH)]
     createdAt: Text | None = None
@@ -159,12 +177,30 @@ class Booking:
 
 
 @dataclass(frozen=True)
+class NoShow:
+    """Who a host marked absent from a booking, or cleared the mark of."""
+
+    booking_uid: str
+    attendees: tuple[tuple[str, bool], ...]
+    """(email, absent) of each attendee whose mark was set or cleared."""
+    host: bool | None
+    """The host's mark, when Cal.com sends one."""
+
+
+@dataclass(frozen=True)
 class Delivery:
     trigger: str
     event_id: str
     created_at: str | None
     booking: Booking | None
     """Set for the three booking triggers, None for every other trigger."""
+    no_show: NoShow | None = None
+    """Set for `BOOKING_NO_SHOW_UPDATED`."""
+
+    @property
+    def acted_on(self) -> bool:
+        """Whether the service applies this delivery (others are logged as `ignored`)."""
+        return self.booking is not None or self.no_show is not None
 
 
 def normalize_email(value: str) -> str:
@@ -203,7 +239,8 @@ def parse_delivery(body: bytes) -> Delivery:
     def malformed(reason: str) -> MalformedDelivery:
         return MalformedDelivery(reason, event_id=event_id, trigger=trigger, not_json=False)
 
-    if trigger and trigger not in BOOKING_TRIGGERS and len(trigger) <= MAX_TRIGGER_LENGTH:
+    acted_on = trigger in BOOKING_TRIGGERS or trigger == Trigger.BOOKING_NO_SHOW_UPDATED
+    if trigger and not acted_on and len(trigger) <= MAX_TRIGGER_LENGTH:
         # Triggers this service does not act on are logged as they come, whatever their shape.
         return Delivery(trigger, event_id, created_at, None)
     try:
@@ -213,6 +250,17 @@ def parse_delivery(body: bytes) -> Delivery:
         raise malformed(_describe(error) + hint) from None
     if envelope.payload is None:
         raise malformed(f"{envelope.triggerEvent} needs a payload object")
+    if envelope.triggerEvent == Trigger.BOOKING_NO_SHOW_UPDATED:
+        try:
+            marks = _NoShowPayload.model_validate(envelope.payload)
+        except ValidationError as error:
+            raise malformed(_describe(error, prefix="payload")) from None
+        no_show = NoShow(
+            booking_uid=marks.bookingUid,
+            attendees=tuple((normalize_email(m.email), m.noShow) for m in marks.attendees),
+            host=marks.noShowHost,
+        )
+        return Delivery(envelope.triggerEvent, event_id, envelope.createdAt, None, no_show)
     try:
         payload = _BookingPayload.model_validate(envelope.payload)
     except ValidationError as error:

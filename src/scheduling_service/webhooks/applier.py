@@ -28,12 +28,21 @@ from scheduling_service.applications.repository import (
 from scheduling_service.applications.service import (
     Cause,
     InterviewSlot,
+    current_interview,
     history_values,
+    no_show_after,
     plan_booking,
+    record_history,
 )
 from scheduling_service.calcom import delivery as calcom
 from scheduling_service.config import Settings
-from scheduling_service.models import Booking, BookingState, HistoryCause, WebhookOutcome
+from scheduling_service.models import (
+    Booking,
+    BookingState,
+    HistoryCause,
+    HistoryKind,
+    WebhookOutcome,
+)
 from scheduling_service.orphans import service as orphans
 from scheduling_service.pipeline import BookingEvent
 from scheduling_service.webhooks.repository import (
@@ -97,6 +106,48 @@ class BookingApplier:
         # written, the outcome included.
         assert self._otherwise is not None
         outcome = await self._otherwise()
+        await WebhookEventRepository(self.session).set_outcome(
+            self.event_row_id,
+            outcome.outcome,
+            application_id=outcome.application_id,
+            orphaned_interview_id=outcome.orphaned_interview_id,
+        )
+        return outcome
+
+    async def apply_no_show(self, no_show: calcom.NoShow) -> Outcome:
+        """Record who Cal.com marks absent on each application whose interview is the booking,
+        and the event's outcome: `matched` when a mark changed, `duplicate` when none did,
+        `ignored` when the booking is no application's interview."""
+        rows = await self.bookings.find(self.cohort_id, no_show.booking_uid)
+        # A seated session's uid is shared: each application records its own booker's mark.
+        seated = len(rows) > 1
+        outcomes = []
+        for row in rows:
+            if row.application_id is None:
+                continue
+            application = await self.applications.get(row.application_id, for_update=True)
+            assert application is not None, "a booking's application is never deleted"
+            if application.interview_booking_uid != no_show.booking_uid:
+                continue
+            marks = [m for m in no_show.attendees if not seated or m[0] == row.applicant_email]
+            after = no_show_after(application.interview_no_show, marks, no_show.host)
+            if after == application.interview_no_show:
+                outcomes.append(Outcome(WebhookOutcome.DUPLICATE, application_id=application.id))
+                continue
+            application.interview_no_show = after
+            record_history(
+                self.session,
+                application,
+                HistoryKind.NO_SHOW,
+                self.cause,
+                from_status=None,
+                to_status=None,
+                interview=current_interview(application),
+            )
+            outcomes.append(Outcome(WebhookOutcome.MATCHED, application_id=application.id))
+        changed = [o for o in outcomes if o.outcome is not WebhookOutcome.DUPLICATE]
+        outcome = (changed or outcomes or [Outcome(WebhookOutcome.IGNORED)])[0]
+        await self.session.flush()
         await WebhookEventRepository(self.session).set_outcome(
             self.event_row_id,
             outcome.outcome,

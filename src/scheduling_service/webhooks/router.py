@@ -127,7 +127,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
                 },
                 # What a Cal.com custom payload template that is not JSON sends: verified and
                 # kept in the event log as `rejected`, answered 415.
-                "application/x-www-form-urlencoded": {"schema": {"type": "string"}},
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "string"},
+                    "example": "trigger=BOOKING_CREATED&uid=kZ3rT9mPqW2xYb7NcV4dHs",
+                },
             },
         }
     },

@@ -146,14 +146,14 @@ async def _ingest(
         event_id=delivery.event_id,
         trigger=delivery.trigger,
         raw_body=body,
-        outcome=WebhookOutcome.IGNORED if delivery.booking is None else WebhookOutcome.PENDING,
-        lock_timeout_ms=None if delivery.booking is None else settings.webhook_lock_timeout_ms,
+        outcome=WebhookOutcome.PENDING if delivery.acted_on else WebhookOutcome.IGNORED,
+        lock_timeout_ms=settings.webhook_lock_timeout_ms if delivery.acted_on else None,
     )
     if row_id is None:
         return IngestResult(
             delivery.event_id, Outcome(WebhookOutcome.DUPLICATE), trigger=delivery.trigger
         )
-    if delivery.booking is None:
+    if not delivery.acted_on:
         return IngestResult(
             delivery.event_id, Outcome(WebhookOutcome.IGNORED), trigger=delivery.trigger
         )
@@ -172,12 +172,15 @@ async def _apply(
     lock_timeout_set: bool = False,
 ) -> Outcome:
     """Apply a recorded booking event and record its outcome, in the caller's transaction."""
-    assert delivery.booking is not None
+    assert delivery.acted_on
     # A row lock held too long fails this event (kept and retried) instead of stalling intake.
     if not lock_timeout_set:
         timeout = int(settings.webhook_lock_timeout_ms)
         await session.execute(text(f"SET LOCAL lock_timeout = {timeout}"))
     applier = BookingApplier(session, settings, cohort_id, delivery.event_id, row_id)
+    if delivery.no_show is not None:
+        return await applier.apply_no_show(delivery.no_show)
+    assert delivery.booking is not None
     return await applier.apply(calcom.Trigger(delivery.trigger), delivery.booking)
 
 
