@@ -993,3 +993,36 @@ def test_no_show_update_without_what_it_needs_is_refused(payload: Document) -> N
     document = {"triggerEvent": "BOOKING_NO_SHOW_UPDATED", "createdAt": "t", "payload": payload}
 
     assert _refused(document).reason.startswith("payload.")
+
+
+# --- reasons ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"reschedulingReason": "A", "rescheduleReason": "B"}, "A"),
+        ({"rescheduleReason": "B"}, "B"),
+        ({}, "Clash with another interview"),  # responses.rescheduleReason.value
+        ({"reschedulingReason": "   ", "rescheduleReason": 5}, "Clash with another interview"),
+    ],
+    ids=["rescheduling-reason", "reschedule-reason", "form-answer", "blank-and-odd"],
+)
+def test_rescheduling_reason_is_read_in_order(fields: Document, expected: str) -> None:
+    document = _sample("booking_rescheduled")
+    document["payload"].update(fields)
+
+    booking = parse_delivery(_body(document)).booking
+
+    assert booking is not None
+    assert booking.reason == expected
+
+
+def test_cancellation_reason_is_read_and_a_creation_has_none() -> None:
+    cancelled = parse_delivery(_raw("booking_cancelled")).booking
+    created = parse_delivery(_raw("booking_created")).booking
+
+    assert cancelled is not None
+    assert cancelled.reason == "I accepted another offer"
+    assert created is not None
+    assert created.reason is None

@@ -611,3 +611,34 @@ async def test_previous_secret_is_accepted_only_during_the_grace_period(
     expired = await deliver(client, cohort, booking(uid="c"))
 
     assert (old.status_code, new.status_code, expired.status_code) == (200, 200, 401)
+
+
+async def test_calcom_reasons_are_kept_on_the_history_entries_they_cause(
+    client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    for name in ("booking_created", "booking_rescheduled", "booking_cancelled"):
+        assert (await deliver(client, cohort, sample(name))).status_code == 200
+
+    entries = await history(client, tokens, application)
+
+    assert [(e["kind"], e["reason"]) for e in entries] == [
+        ("status", None),
+        ("interview_scheduled", None),
+        # The sample carries it as the booking form's answer, responses.rescheduleReason.
+        ("interview_rescheduled", "Clash with another interview"),
+        ("interview_cancelled", "I accepted another offer"),
+    ]
+
+
+async def test_top_level_rescheduling_reason_is_kept(
+    client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    await deliver(client, cohort, booking(uid="a"))
+    moved = booking("BOOKING_RESCHEDULED", uid="b", reschedule_uid="a")
+    moved["payload"]["reschedulingReason"] = "  Travelling that week "
+
+    await deliver(client, cohort, moved)
+
+    assert (await history(client, tokens, application))[-1]["reason"] == "Travelling that week"

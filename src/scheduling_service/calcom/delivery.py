@@ -8,7 +8,10 @@ What Cal.com sends is described in shared/calcom/PROTOCOL.md. The rules applied 
 - the event ID is the SHA-256 of `triggerEvent`, `payload.uid` and `createdAt` joined by
   newlines, or of the raw body when there is no uid, since Cal.com sends no delivery ID;
 - `BOOKING_NO_SHOW_UPDATED` names the booking in `payload.bookingUid` and each attendee whose
-  mark changed in `payload.attendees` (`{email, noShow}`); it has no `payload.uid`.
+  mark changed in `payload.attendees` (`{email, noShow}`); it has no `payload.uid`;
+- the reason of a cancellation is `cancellationReason`, that of a reschedule
+  `reschedulingReason`, else `rescheduleReason`, else the booking form's
+  `responses.rescheduleReason.value`.
 """
 
 import hashlib
@@ -36,6 +39,7 @@ MAX_EMAIL_LENGTH = 320
 MAX_NAME_LENGTH = 500
 MAX_URL_LENGTH = 2048
 MAX_TRIGGER_LENGTH = 100
+MAX_REASON_LENGTH = 2000
 
 
 class Trigger(StrEnum):
@@ -108,6 +112,9 @@ class _BookingPayload(BaseModel):
     location: Any = None
     rescheduleUid: Annotated[Text, Field(min_length=1, max_length=MAX_UID_LENGTH)] | None = None
     seatsPerTimeSlot: int | None = None
+    cancellationReason: Any = None
+    reschedulingReason: Any = None
+    rescheduleReason: Any = None
 
 
 class _NoShowMark(BaseModel):
@@ -160,6 +167,9 @@ class Booking:
     """`metadata.applicationId`; never set for a seated booking, whose metadata carries the
     earlier seats' (Cal.com merges the booking's stored metadata into each new seat's)."""
     seated: bool
+    reason: str | None = None
+    """Cal.com's cancellation reason (for a cancellation) or rescheduling reason (for a
+    reschedule), as the person who made the change typed it."""
 
     @property
     def attendee_emails(self) -> tuple[str, ...]:
@@ -294,6 +304,7 @@ def parse_delivery(body: bytes) -> Delivery:
         if payload.seatsPerTimeSlot is not None
         else _application_id_hint(payload),
         seated=payload.seatsPerTimeSlot is not None,
+        reason=_reason(payload, envelope.triggerEvent),
     )
     return Delivery(envelope.triggerEvent, event_id, envelope.createdAt, booking)
 
@@ -328,6 +339,23 @@ def _applicant_name(payload: _BookingPayload) -> str | None:
     if name is None and payload.attendees:
         name = _clean_text(payload.attendees[0].name, MAX_NAME_LENGTH)
     return name
+
+
+def _reason(payload: _BookingPayload, trigger: str) -> str | None:
+    if trigger == Trigger.BOOKING_CANCELLED:
+        return _clean_text(payload.cancellationReason, MAX_REASON_LENGTH)
+    if trigger != Trigger.BOOKING_RESCHEDULED:
+        return None
+    # The booking form's answer when the top-level fields are absent, as Cal.com's own
+    # bodies often carry it (`responses.rescheduleReason.value`).
+    candidates = (
+        payload.reschedulingReason,
+        payload.rescheduleReason,
+        _response_value(payload, "rescheduleReason"),
+    )
+    return next(
+        (text for text in (_clean_text(c, MAX_REASON_LENGTH) for c in candidates) if text), None
+    )
 
 
 def _http_url(value: object) -> str | None:

@@ -86,6 +86,8 @@ class BookingApplier:
 
     async def apply(self, trigger: calcom.Trigger, booking: calcom.Booking) -> Outcome:
         """Apply the event and record its outcome on the event's row."""
+        # Cal.com's cancellation or rescheduling reason goes on the history entries it causes.
+        self.cause = replace(self.cause, reason=booking.reason)
         if trigger is calcom.Trigger.BOOKING_CANCELLED:
             outcome = await self.cancelled(booking)
         elif trigger is calcom.Trigger.BOOKING_RESCHEDULED and booking.reschedule_uid:
