@@ -173,7 +173,7 @@ class BookingApplier:
             )
             return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
         besides = [booking.uid, *([rescheduled_from.uid] if rescheduled_from else [])]
-        other = await self.bookings.latest_live(application.id, besides=besides)
+        other = await self._other_live(application, besides)
         self._store(booking, application, rescheduled_from)
         self._apply_booking(application, BookingEvent.CREATED, _slot(booking), other_live=other)
         return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
@@ -244,9 +244,7 @@ class BookingApplier:
             return await self._move_in_place(booking, original)
         if original.application_id is not None:
             application = await self._lock_application(original.application_id)
-            other = await self.bookings.latest_live(
-                application.id, besides=[original.uid, booking.uid]
-            )
+            other = await self._other_live(application, [original.uid, booking.uid])
             self._store(booking, application, original)
             self._supersede(original)
             self._apply_booking(
@@ -271,7 +269,6 @@ class BookingApplier:
         unless it has it already (a copy of this move) or was cancelled."""
         if original.application_id is not None:
             application = await self._lock_application(original.application_id)
-            other = await self.bookings.latest_live(application.id, besides=[original.uid])
             self.writes.gate_on(
                 BookingRepository.move_write(
                     original.id, booking.start_time, booking.end_time, booking.meeting_url
@@ -286,7 +283,6 @@ class BookingApplier:
                 _slot(booking),
                 replaces_uid=original.uid,
                 replaces_live=original.state == BookingState.ACTIVE.value,
-                other_live=other,
             )
             return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
         assert original.orphaned_interview_id is not None
@@ -336,7 +332,7 @@ class BookingApplier:
         row = await self._settle(row)
         if row.application_id is not None and alone:
             application = await self._lock_application(row.application_id)
-            other = await self.bookings.latest_live(application.id, besides=[row.uid])
+            other = await self._fallback(application, row)
             # Cancelled here unless it is already: the rest is written only if it was not.
             self.writes.gate_on(BookingRepository.cancel_write(row.id))
             self._otherwise = partial(
@@ -348,7 +344,7 @@ class BookingApplier:
             return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
         if row.application_id is not None:
             application = await self._lock_application(row.application_id)
-            other = await self.bookings.latest_live(application.id, besides=[row.uid])
+            other = await self._fallback(application, row)
             already_cancelled = (
                 await self.bookings.lock_state(row.id) == BookingState.CANCELLED.value
             )
@@ -482,6 +478,24 @@ class BookingApplier:
         application = await self.applications.lock_state(application_id)
         assert application is not None, "a booking's application is never deleted"
         return application
+
+    async def _other_live(
+        self, application: ApplicationState, besides: list[str]
+    ) -> BookingRow | None:
+        """The application's other live booking, when a booking scheduled anew would make a
+        double booking. An application without an interview holds no live booking (the last
+        one's cancellation cleared it), so the usual first booking costs no query."""
+        current = application.interview_booking_uid
+        if current is None or current in besides:
+            return None
+        return await self.bookings.latest_live(application.id, besides=besides)
+
+    async def _fallback(self, application: ApplicationState, row: BookingRow) -> BookingRow | None:
+        """The live booking the application falls back on if `row`, its interview, is
+        cancelled (only the current interview's cancellation needs one)."""
+        if application.interview_booking_uid != row.uid:
+            return None
+        return await self.bookings.latest_live(application.id, besides=[row.uid])
 
     def _supersede(self, original: BookingRow) -> None:
         """The original of a reschedule is no longer active (unless cancelled meanwhile)."""
