@@ -39,13 +39,14 @@ _ENVELOPE_SCHEMA: dict[str, Any] = {
         "triggerEvent": {
             "type": "string",
             "maxLength": 100,
-            "description": "BOOKING_CREATED, BOOKING_RESCHEDULED and BOOKING_CANCELLED are "
-            "applied; PING and any other trigger answer `ignored`.",
+            "description": "BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_CANCELLED and "
+            "BOOKING_NO_SHOW_UPDATED are applied; PING and any other trigger answer `ignored`.",
         },
         "createdAt": {"type": "string", "description": "When Cal.com sent the event."},
         "payload": {
             "type": "object",
-            "description": "The booking; required by the three booking triggers.",
+            "description": "The booking; required by the three booking triggers. For "
+            "BOOKING_NO_SHOW_UPDATED: `bookingUid` and `attendees` as `{email, noShow}`.",
             "properties": {
                 "uid": {"type": "string", "minLength": 1, "maxLength": 255},
                 "rescheduleUid": {
@@ -76,7 +77,24 @@ _ENVELOPE_SCHEMA: dict[str, Any] = {
                 },
                 "videoCallData": {"type": "object"},
                 "location": {"type": ["string", "null"]},
-                "seatsPerTimeSlot": {"type": ["integer", "null"]},
+                "seatsPerTimeSlot": {
+                    "type": ["integer", "null"],
+                    "description": "Set for a seated event: the attendees listed are the seats "
+                    "cancelled or moved, and `metadata.applicationId` is not used.",
+                },
+                "cancellationReason": {
+                    "type": ["string", "null"],
+                    "description": "Kept as the cancellation's history `reason`.",
+                },
+                "reschedulingReason": {
+                    "type": ["string", "null"],
+                    "description": "Kept as the reschedule's history `reason` (also read from "
+                    "`rescheduleReason` or `responses.rescheduleReason.value`).",
+                },
+                "bookingUid": {
+                    "type": "string",
+                    "description": "BOOKING_NO_SHOW_UPDATED: the booking marked.",
+                },
             },
         },
     },
