@@ -120,3 +120,18 @@ async def test_a_no_show_update_without_its_booking_is_rejected(
     assert response.status_code == 422
     assert "payload.bookingUid" in response.json()["detail"]
     assert [e["outcome"] for e in await events(client, tokens, cohort)] == ["rejected"]
+
+
+async def test_a_new_interview_starts_without_marks(
+    client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    await deliver(client, cohort, sample("booking_created"))
+    await deliver(client, cohort, no_show_updated(UID, {JANE: True}))
+
+    await deliver(client, cohort, sample("booking_rescheduled"))
+
+    moved = await get_application(client, tokens, application)
+    assert moved["interview"]["booking_uid"] == "P8wQe2LmX5vTn3RkY9cJaB"
+    assert moved["interview"]["no_show"] is None
+    assert moved["pipeline"]["no_show"] is False
