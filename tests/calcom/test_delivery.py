@@ -431,13 +431,14 @@ def test_time_zone_is_first_attendees_and_none_without_attendees() -> None:
     assert booking.attendee_emails == ()
 
 
-def test_attendee_emails_are_normalised_in_order_and_skip_blank_ones() -> None:
+def test_attendee_emails_are_normalised_in_order_and_skip_blank_and_overlong_ones() -> None:
     def mutate(payload: Document) -> None:
         payload["attendees"] = [
             {"email": " Booker@Example.ORG "},
             {"email": ""},
             {"name": "No Email"},
             {"email": "   "},
+            {"email": "x" * 400 + "@example.org"},
             {"email": "GUEST@example.org"},
         ]
 

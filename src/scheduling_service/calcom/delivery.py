@@ -295,7 +295,8 @@ def parse_delivery(body: bytes) -> Delivery:
                 _clean_text(a.timeZone, MAX_NAME_LENGTH),
             )
             for a in payload.attendees
-            if a.email and a.email.strip()
+            # Seats are stored by attendee email: one longer than an email can be is no seat.
+            if a.email and a.email.strip() and len(a.email.strip()) <= MAX_EMAIL_LENGTH
         ),
         start_time=payload.startTime.astimezone(UTC),
         end_time=payload.endTime.astimezone(UTC),
