@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from scheduling_service import health, metrics
 from scheduling_service.admission import ApiAdmission
@@ -12,6 +13,7 @@ from scheduling_service.auth import TokenVerifier
 from scheduling_service.config import Settings, get_settings
 from scheduling_service.db import create_engine, create_sessionmaker, resolve_database_url
 from scheduling_service.limits import RequestLimits, document_limits
+from scheduling_service.logs import REQUEST_ID_HEADER
 from scheduling_service.notifications.dispatcher import Dispatcher
 from scheduling_service.notifications.sender import create_sender
 from scheduling_service.organizations.router import router as organizations_router
@@ -85,6 +87,18 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         ApiAdmission,
         max_concurrent=settings.api_max_concurrent_requests,
         queue_timeout=settings.api_queue_timeout_seconds,
+    )
+    # Outside admission and the limits: a preflight is answered before it could be shed or
+    # asked for a token, and their refusals (503 with Retry-After, 413, 414) stay readable by
+    # the SPA. Bearer tokens need no credentialed requests, so none are allowed.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins(),
+        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+        expose_headers=["Retry-After", REQUEST_ID_HEADER],
+        allow_credentials=False,
+        max_age=600,
     )
     # Added last, so outermost: even a request refused by the limits is logged and counted.
     app.add_middleware(RequestTelemetry)
