@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from scheduling_service import health, metrics
 from scheduling_service.admission import ApiAdmission
@@ -72,7 +73,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             metrics.release_pool(settings.database_pool_size)
             metrics.forget_this_process()
 
-    app = FastAPI(
+    # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN, blank without the
+    # internet; these pages use the copies the fastapi-offline package ships.
+    app = FastAPIOffline(
         title="scheduling-service",
         version="0.1.0",
         description=DESCRIPTION,
