@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from scheduling_service import health, metrics
+from scheduling_service import health, metrics, openapi
 from scheduling_service.admission import ApiAdmission
 from scheduling_service.applications.router import router as applications_router
 from scheduling_service.auth import TokenVerifier
@@ -113,23 +113,25 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         health.router,
     ):
         app.include_router(router)
-    _register_problem_schema(app)
+    _shape_document(app)
     return app
 
 
-def _register_problem_schema(app: FastAPI) -> None:
-    """Problem responses refer to one shared schema in the OpenAPI document."""
+def _shape_document(app: FastAPI) -> None:
+    """FastAPI's document, with the answers of the middleware, the one shared Problem schema,
+    and shaped for client generators (`openapi.py`)."""
     build = app.openapi
 
-    def openapi() -> dict[str, object]:
+    def shaped() -> dict[str, object]:
         if app.openapi_schema is None:
             document = build()
             document_limits(document)
             restore_example_nulls(document)
+            openapi.optional_request_fields_have_no_default(document)
             components = document.setdefault("components", {})
             schemas = components.setdefault("schemas", {})
-            schemas["Problem"] = Problem.model_json_schema()
+            schemas.update(Problem.document_schema())
             app.openapi_schema = document
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = shaped  # type: ignore[method-assign]

@@ -11,7 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,11 +28,18 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:scheduling-service:problem:"
 
 
+# Every kind of problem, so the document's `Problem.type` is the closed list of all of them.
+KINDS: dict[str, "ProblemKind"] = {}
+
+
 @dataclass(frozen=True)
 class ProblemKind:
     slug: str
     status: int
     title: str
+
+    def __post_init__(self) -> None:
+        KINDS[self.type] = self
 
     @property
     def type(self) -> str:
@@ -89,6 +97,23 @@ _DOMAIN: list[tuple[type[errors.DomainError], ProblemKind]] = [
 ]
 
 
+class ValidationIssue(BaseModel):
+    """One reason a request is not valid."""
+
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then field names and indexes."
+    )
+    msg: str
+    type: str = Field(description="Pydantic's error type, e.g. `missing`, `value_error`.")
+
+
+def _problem_schema(schema: dict[str, Any]) -> None:
+    # `type` is the closed list of every kind (taken when the document is built, so kinds
+    # declared anywhere count); `errors` is left out of the answer rather than null.
+    schema["properties"]["type"]["enum"] = sorted(KINDS)
+    del schema["properties"]["errors"]["default"]
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
 
@@ -112,11 +137,20 @@ class Problem(BaseModel):
         }
     )
 
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[dict[str, Any]] | None = None
+    type: str = Field(description="What went wrong; clients switch on it.")
+    title: str = Field(description="The type's summary, the same for every problem of a type.")
+    status: int = Field(description="The HTTP status.")
+    detail: str = Field(description="This occurrence, for people: never parse it.")
+    errors: list[ValidationIssue] | SkipJsonSchema[None] = Field(
+        default=None, description="Only on `validation-error`: every reason, in order."
+    )
+
+    @classmethod
+    def document_schema(cls) -> dict[str, dict[str, Any]]:
+        """Problem and the schemas it refers to, for `components.schemas`."""
+        schema = cls.model_json_schema(ref_template="#/components/schemas/{model}")
+        _problem_schema(schema)
+        return {**schema.pop("$defs"), "Problem": schema}
 
 
 class ProblemError(Exception):
@@ -136,7 +170,7 @@ class ProblemError(Exception):
 
 def problem_response(
     kind: ProblemKind,
-    detail: str | None,
+    detail: str,
     *,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
@@ -242,9 +276,11 @@ def install_problem_handlers(app: FastAPI) -> None:
             # JSONDecodeError: bytes that are not UTF-8, or nesting deeper than the parser's
             # recursion limit. Like any other body that is not JSON, that is a 422.
             return problem_response(VALIDATION, "body: not UTF-8 JSON, or nested too deeply")
-        kind = _BY_STATUS.get(error.status_code)
-        if kind is None:
-            kind = ProblemKind(f"http-{error.status_code}", error.status_code, "Error")
+        # Starlette raises no other status; should one appear, it stays within the documented
+        # kinds rather than invent an undocumented type.
+        kind = _BY_STATUS.get(error.status_code) or (
+            INTERNAL if error.status_code >= 500 else BAD_REQUEST
+        )
         headers = dict(error.headers) if error.headers else None
         return problem_response(kind, str(error.detail), headers=headers)
 

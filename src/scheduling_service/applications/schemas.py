@@ -1,11 +1,10 @@
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pydantic import Field
 
 from scheduling_service.models import HistoryCause, HistoryKind
-from scheduling_service.pipeline import CREATABLE, PipelineState, Stage, Status
+from scheduling_service.pipeline import CreatableStatus, PipelineState, Stage, Status
 from scheduling_service.schemas import ApiModel, Email, Name, Reason, examples
 
 _INTERVIEW = {
@@ -47,10 +46,10 @@ class ApplicationCreate(ApiModel):
 
     applicant_name: Name
     contact_email: Email
-    status: Status = Field(
-        default=Status.SUBMITTED,
-        description="Any status but the `*_scheduled` ones, which only a booking reaches.",
-        json_schema_extra={"enum": [s.value for s in Status if s in CREATABLE]},
+    status: CreatableStatus = Field(
+        default=CreatableStatus.SUBMITTED,
+        description="`submitted` when left out. Any status but the `*_scheduled` ones, which "
+        "only a booking reaches.",
     )
 
 
@@ -128,7 +127,7 @@ class HistoryEntryOut(ApiModel):
     kind: HistoryKind
     from_status: Status | None
     to_status: Status | None
-    interview: dict[str, Any] | None
+    interview: Interview | None
     cause: HistoryCause
     event_id: str | None = Field(description="The webhook event that caused it, if any.")
     actor: str

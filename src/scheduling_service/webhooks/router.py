@@ -120,7 +120,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
         "log as `rejected`. Each event is applied once, however often it is delivered."
     ),
     dependencies=[Depends(_require_json)],
-    response_model_exclude_none=True,
     openapi_extra={
         "requestBody": {
             "required": True,
