@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,11 @@ def test_v1_operations_need_the_bearer_token_and_document_its_problems(
     document: dict[str, Any],
 ) -> None:
     scheme = document["components"]["securitySchemes"]["HTTPBearer"]
+    # 404 on every resource; 403 where a role is needed, checked by tests/api/test_tenancy.py.
     undocumented = {
-        f"{method} {path}": sorted({"401", "403", "404", "422", "503"} - set(op["responses"]))
+        f"{method} {path}": sorted(
+            {"401", "422", "503", *(["404"] if "{" in path else [])} - set(op["responses"])
+        )
         for method, path, op in operations(document)
         if path.startswith("/v1/")
     }
@@ -169,7 +173,9 @@ def test_webhook_documents_its_signature_header_envelope_and_refusals(
 
     assert signature["name"].lower() == "x-cal-signature-256"
     assert "HMAC-SHA256" in signature["schema"].get("description", signature.get("description"))
-    assert "security" not in webhook
+    assert webhook["security"] == []
+    [cohort_id] = [p for p in webhook["parameters"] if p["name"] == "cohort_id"]
+    assert cohort_id["schema"]["format"] == "uuid"
     assert {"triggerEvent", "createdAt", "payload"} <= set(body["schema"]["properties"])
     assert {"uid", "startTime", "endTime", "attendees"} <= set(
         body["schema"]["properties"]["payload"]["properties"]
@@ -310,8 +316,7 @@ def test_an_application_is_created_only_in_a_creatable_status_optionally(
 
 
 def test_a_history_entry_carries_a_typed_interview(document: dict[str, Any]) -> None:
-    schemas = document["components"]["schemas"]
-    [entry] = [s for name, s in schemas.items() if name.startswith("HistoryEntry")]
+    entry = document["components"]["schemas"]["HistoryEntry"]
     options = entry["properties"]["interview"]["anyOf"]
 
     assert {"$ref": "#/components/schemas/Interview"} in options
@@ -322,3 +327,87 @@ def test_the_webhook_answer_always_carries_both_ids(document: dict[str, Any]) ->
     answer = document["components"]["schemas"]["WebhookAnswer"]
 
     assert {"application_id", "orphaned_interview_id"} <= set(answer["required"])
+
+
+# --- The document as client generators and linters read it --------------------------------
+
+
+def test_public_operations_say_so_and_every_other_needs_the_token(
+    document: dict[str, Any],
+) -> None:
+    security = {f"{method} {path}": op.get("security") for method, path, op in operations(document)}
+
+    assert security == {
+        name: [{"HTTPBearer": []}] if name.split(" ")[1].startswith("/v1/") else []
+        for name in security
+    }
+
+
+def test_the_document_names_its_servers_contact_and_license(document: dict[str, Any]) -> None:
+    assert document["servers"]
+    assert document["info"]["contact"]["name"]
+    assert document["info"]["license"]["identifier"] == "MIT"
+
+
+def test_every_operation_has_one_declared_tag(document: dict[str, Any]) -> None:
+    declared = {tag["name"]: tag.get("description") for tag in document["tags"]}
+    used = {f"{method} {path}": op.get("tags", []) for method, path, op in operations(document)}
+
+    assert all(len(tags) == 1 and tags[0] in declared for tags in used.values()), used
+    assert all(declared.values()), declared
+    assert {tags[0] for tags in used.values()} == set(declared)
+
+
+def test_only_the_calcom_receiver_is_left_out_of_spa_clients(document: dict[str, Any]) -> None:
+    internal = [
+        f"{method} {path}" for method, path, op in operations(document) if op.get("x-internal")
+    ]
+    receiver = document["paths"]["/webhooks/calcom/{cohort_id}"]["post"]
+
+    assert internal == ["POST /webhooks/calcom/{cohort_id}"]
+    assert receiver["tags"] == ["calcom"]
+
+
+def test_schema_names_are_a_clients_not_the_servers(document: dict[str, Any]) -> None:
+    names = set(document["components"]["schemas"])
+    server_like = [
+        name
+        for name in names
+        if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name) or name.endswith(("Out", "View"))
+    ]
+
+    assert server_like == []
+    assert {
+        "Application",
+        "ApplicationPage",
+        "Cohort",
+        "Organization",
+        "OrphanedInterview",
+        "OrphanedInterviewPage",
+        "HistoryEntry",
+        "WebhookEvent",
+        "Problem",
+    } <= names
+
+
+def test_every_operation_says_who_may_call_it_and_why_it_refuses(
+    document: dict[str, Any],
+) -> None:
+    # Each problem particular to an operation is explained in its description; the generic
+    # ones (401, 413, 414, 415, 422, 503) by their answer's own description.
+    unexplained = {
+        f"{method} {path}": [
+            status
+            for status in op["responses"]
+            if status in ("403", "404", "409") and status not in op.get("description", "")
+        ]
+        for method, path, op in operations(document)
+    }
+    without = [
+        f"{method} {path}"
+        for method, path, op in operations(document)
+        if len(op.get("description", "")) < 80
+    ]
+
+    assert without == []
+    assert unexplained == {name: [] for name in unexplained}

@@ -37,6 +37,38 @@ The `/v1` API (bearer JWT) serves the admin single-page app and integrators. Err
 """
 
 
+# Security reports go privately through the repository (SECURITY.md), never an issue.
+CONTACT = {"name": "scheduling-service maintainers"}
+
+# One tag per resource, in the order the SPA meets them.
+TAGS = [
+    {"name": "organizations", "description": "Programs that run cohorts; their admins get alerts."},
+    {
+        "name": "cohorts",
+        "description": "A cohort's intake, and its Cal.com webhook URL and secret.",
+    },
+    {
+        "name": "applications",
+        "description": "Applicants of a cohort, their status, interview and history.",
+    },
+    {
+        "name": "orphaned-interviews",
+        "description": "Bookings that matched no application, to match or dismiss.",
+    },
+    {
+        "name": "webhook-events",
+        "description": "The log of Cal.com's deliveries to a cohort, and replaying failed ones.",
+    },
+    {
+        "name": "calcom",
+        "description": "The receiver Cal.com posts signed bookings to. Not for the SPA: its "
+        "operation is marked `x-internal`, so client generators can leave it out.",
+        "x-internal": True,
+    },
+    {"name": "operations", "description": "Health, readiness and metrics, for the platform."},
+]
+
+
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """The ASGI app. The database URL is resolved at startup unless given."""
     settings = settings or get_settings()
@@ -79,6 +111,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         title="scheduling-service",
         version="0.1.0",
         description=DESCRIPTION,
+        contact=CONTACT,
+        license_info={"name": "MIT", "identifier": "MIT"},
+        # Relative: wherever the document is served from (PUBLIC_BASE_URL in production).
+        servers=[{"url": "/", "description": "The service that serves this document"}],
+        openapi_tags=TAGS,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -127,10 +164,11 @@ def _shape_document(app: FastAPI) -> None:
             document = build()
             document_limits(document)
             restore_example_nulls(document)
-            openapi.optional_request_fields_have_no_default(document)
             components = document.setdefault("components", {})
             schemas = components.setdefault("schemas", {})
             schemas.update(Problem.document_schema())
+            openapi.optional_request_fields_have_no_default(document)
+            openapi.rename_schemas_for_clients(document)
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -4,6 +4,7 @@ Each problem has a stable `type` URI; clients switch on it, never on `title` or 
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,9 +64,10 @@ VALIDATION = ProblemKind("validation-error", 422, "The request is not valid")
 UNAVAILABLE = ProblemKind("service-unavailable", 503, "Temporarily unavailable")
 INTERNAL = ProblemKind("internal-error", 500, "Internal error")
 
-# What every authenticated /v1 route can answer: a bad or missing token, a role or tenancy
-# refusal, invalid input, and the database being unreachable (see `_database_unreachable`).
-AUTHENTICATED = (UNAUTHORIZED, FORBIDDEN, NOT_FOUND, VALIDATION, UNAVAILABLE)
+# What every authenticated /v1 route can answer: a bad or missing token, invalid input, and
+# the database being unreachable (see `_database_unreachable`). Routes that need a role add
+# FORBIDDEN, routes on a resource NOT_FOUND (see `member_problems` and the like).
+AUTHENTICATED = (UNAUTHORIZED, VALIDATION, UNAVAILABLE)
 
 # What a 503 asks the client to wait, in seconds.
 _RETRY = {"Retry-After": "5"}
@@ -191,15 +193,19 @@ def problem_response(
     )
 
 
-def responses(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
+def responses(
+    *kinds: ProblemKind, details: Mapping[ProblemKind, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI `responses` entry for the problems a route can answer.
 
-    Only `application/problem+json` is documented (no `model`, which would add a false
-    `application/json`); the Problem schema itself is registered once by the app.
+    `details` gives the route's own example `detail` where the kind's generic one would not be
+    what this route says. Only `application/problem+json` is documented (no `model`, which
+    would add a false `application/json`); the Problem schema is registered once by the app.
     """
+    details = details or {}
     return {
         kind.status: {
-            "description": kind.title,
+            "description": _WHY.get(kind.slug, kind.title),
             **({"headers": _RETRY_AFTER} if kind is UNAVAILABLE else {}),
             "content": {
                 PROBLEM_MEDIA_TYPE: {
@@ -208,13 +214,45 @@ def responses(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
                         "type": kind.type,
                         "title": kind.title,
                         "status": kind.status,
-                        "detail": _EXAMPLE_DETAILS.get(kind.slug, kind.title),
+                        "detail": details.get(kind) or _EXAMPLE_DETAILS.get(kind.slug, kind.title),
                     },
                 }
             },
         }
         for kind in kinds
     }
+
+
+_NEEDS_ADMIN = "this needs the admin role of the organization"
+_NEEDS_SYSTEM_ADMIN = "this needs the system_admin role"
+
+
+def member_problems(
+    resource: str | None, *more: ProblemKind, details: Mapping[ProblemKind, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """What a route anyone of the organization may call answers; `resource` names what its
+    404 is about (None: a route on no resource, which answers no 404)."""
+    found = (NOT_FOUND,) if resource else ()
+    named = {NOT_FOUND: f"{resource} not found"} if resource else {}
+    return responses(*AUTHENTICATED, *found, *more, details={**named, **(details or {})})
+
+
+def admin_problems(
+    resource: str | None, *more: ProblemKind, details: Mapping[ProblemKind, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """A route for the organization's admins (and system admins): members get 403."""
+    return member_problems(
+        resource, FORBIDDEN, *more, details={FORBIDDEN: _NEEDS_ADMIN, **(details or {})}
+    )
+
+
+def system_admin_problems(
+    resource: str | None, *more: ProblemKind, details: Mapping[ProblemKind, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """A route for system admins only: everyone else of the organization gets 403."""
+    return member_problems(
+        resource, FORBIDDEN, *more, details={FORBIDDEN: _NEEDS_SYSTEM_ADMIN, **(details or {})}
+    )
 
 
 _RETRY_AFTER = {
@@ -225,10 +263,33 @@ _RETRY_AFTER = {
 }
 
 
+# Why a route answers each kind, for the document.
+_WHY = {
+    "bad-request": "The request cannot be read.",
+    "unauthorized": "The bearer token is missing, malformed, expired, or not signed by a "
+    "configured key.",
+    "invalid-signature": "`X-Cal-Signature-256` is missing or is not the HMAC of the body "
+    "with the cohort's secret (or, during a rotation's grace period, the previous one).",
+    "forbidden": "The token's role may not do this (see the operation's description).",
+    "not-found": "No such resource, or it belongs to another organization: the two answer alike.",
+    "conflict": "The request clashes with what is stored (see the operation's description).",
+    "transition-refused": "The state machine does not allow this move by hand (see the "
+    "operation's description).",
+    "payload-too-large": "The body is over the size limit.",
+    "uri-too-long": "The query string is over 8192 bytes.",
+    "unsupported-media-type": "The body is not `application/json`.",
+    "validation-error": "The path, query or body is not valid; `errors` lists each reason.",
+    "service-unavailable": "The database is unreachable or every connection is busy, or the "
+    "worker is at capacity: retry after `Retry-After` seconds.",
+    "malformed-webhook": "The signed body is not JSON; it is kept in the event log as `rejected`.",
+    "invalid-webhook": "The signed body is not a booking Cal.com would send; it is kept in "
+    "the event log as `rejected`.",
+}
+
 _EXAMPLE_DETAILS = {
     "unauthorized": "invalid token: Signature has expired",
     "invalid-signature": "X-Cal-Signature-256 does not match the cohort's webhook secret",
-    "forbidden": "this needs the admin role of the organization",
+    "forbidden": _NEEDS_ADMIN,
     "not-found": "cohort not found",
     "conflict": "an application with this contact email exists in the cohort",
     "transition-refused": "an application cannot move from accepted to submitted by hand",

@@ -272,3 +272,37 @@ def test_matrix_covers_every_served_v1_route(app: FastAPI) -> None:
 
 def test_every_spec_route_is_served(app: FastAPI) -> None:
     assert {normalized(r) for r in ROUTES} <= served_v1_routes(app)
+
+
+def documented(app: FastAPI, route: Route, status: int) -> dict[str, Any] | None:
+    """The example problem the document shows for `route` answering `status`, if any."""
+    method, path = normalized(route).split(" ")
+    answer = app.openapi()["paths"][path][method.lower()]["responses"].get(str(status))
+    if answer is None:
+        return None
+    example: dict[str, Any] = answer["content"]["application/problem+json"]["example"]
+    return example
+
+
+@pytest.mark.parametrize("route", route_params(SCOPED))
+async def test_the_documented_404_is_what_the_route_answers(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, route: Route
+) -> None:
+    response = await route.call(client, tokens("system_admin"), MISSING, missing_ids())
+
+    assert assert_problem(response, 404) == documented(app, route, 404)
+
+
+@pytest.mark.parametrize("route", route_params(ROUTES))
+async def test_the_documented_403_is_what_a_member_gets_and_only_there(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, world: World, route: Route
+) -> None:
+    member = tokens("member", world.a.org_id, sub="alpha-member")
+
+    response = await route.call(client, member, world.a, world.a.ids())
+
+    if route.needs == "member":
+        assert response.status_code == route.success, response.text
+        assert documented(app, route, 403) is None
+    else:
+        assert assert_problem(response, 403) == documented(app, route, 403)
