@@ -306,3 +306,38 @@ async def test_the_documented_403_is_what_a_member_gets_and_only_there(
         assert documented(app, route, 403) is None
     else:
         assert assert_problem(response, 403) == documented(app, route, 403)
+
+
+def route(method: str, path: str) -> Route:
+    [found] = [r for r in ROUTES if (r.method, r.path) == (method, path)]
+    return found
+
+
+async def test_the_documented_409s_are_what_the_routes_answer(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, world: World
+) -> None:
+    admin = tokens("admin", world.a.org_id)
+    ids = world.a.ids()
+    application = world.a.application
+    duplicate = await client.post(
+        f"/v1/cohorts/{ids['cohort']}/applications",
+        json={"applicant_name": "Again", "contact_email": application["contact_email"]},
+        headers=admin,
+    )
+    match, dismiss = (
+        route("POST", "/v1/orphaned-interviews/{orphan}/match"),
+        route("POST", "/v1/orphaned-interviews/{orphan}/dismiss"),
+    )
+    assert (await match.call(client, admin, world.a, ids)).status_code == 200
+    matched_twice = await match.call(client, admin, world.a, ids)
+    dismissed_after = await dismiss.call(client, admin, world.a, ids)
+    move = f"/v1/applications/{ids['application']}/status"
+    await client.post(move, json={"status": "accepted"}, headers=admin)
+    refused = await client.post(move, json={"status": "submitted"}, headers=admin)
+
+    create = route("POST", "/v1/cohorts/{cohort}/applications")
+    assert assert_problem(duplicate, 409) == documented(app, create, 409)
+    assert assert_problem(matched_twice, 409) == documented(app, match, 409)
+    assert assert_problem(dismissed_after, 409) == documented(app, dismiss, 409)
+    moved = route("POST", "/v1/applications/{application}/status")
+    assert assert_problem(refused, 409) == documented(app, moved, 409)
