@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins(),
+        # Every method a route of the API may take, so a route added later needs no change.
         allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         expose_headers=["Retry-After", REQUEST_ID_HEADER],
