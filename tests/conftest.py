@@ -20,6 +20,7 @@ from scheduling_service.config import Settings
 from scheduling_service.db import start_embedded_postgres
 from scheduling_service.migrations import upgrade_to_head
 from scheduling_service.models import Base
+from tests.wire import WireChecks
 
 ROOT = Path(__file__).resolve().parents[1]
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
@@ -92,7 +93,13 @@ async def app(settings: Settings, database_url: str) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
+    # Every answer is held to what the document promises of all answers (tests/wire.py).
+    checks = WireChecks(app.openapi())
+    async with AsyncClient(
+        transport=ASGITransport(app=app),
+        base_url="http://test",
+        event_hooks={"response": [checks]},
+    ) as c:
         yield c
 
 

@@ -115,3 +115,19 @@ def test_readme_documents_every_setting_and_no_other() -> None:
     fields = {name.upper() for name in Settings.model_fields}
 
     assert readme_settings() == fields
+
+
+def test_cors_defaults_to_local_spa_servers_in_development_and_none_in_production() -> None:
+    development = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    assert "http://localhost:5173" in development.allowed_origins()
+    assert "http://127.0.0.1:3000" in development.allowed_origins()
+    assert production().allowed_origins() == []
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "https://*.example.org", "https://app.example.org/", "app.example.org"]
+)
+def test_cors_refuses_what_is_not_an_exact_origin(origin: str) -> None:
+    with pytest.raises(ValidationError, match="is not an origin"):
+        Settings(_env_file=None, cors_allowed_origins=[origin])  # type: ignore[call-arg]

@@ -13,6 +13,7 @@ from scheduling_service.pipeline import (
     MANUAL_MOVES,
     BookingEvent,
     Concerns,
+    CreatableStatus,
     InterviewChange,
     PipelineState,
     Stage,
@@ -416,4 +417,5 @@ def test_manual_move_allows_spec_examples_and_decisions(current: str, requested:
 
 def test_creatable_excludes_exactly_the_scheduled_statuses() -> None:
     assert frozenset(CREATABLE) == frozenset(ALL_STATUSES) - SCHEDULED
+    assert {Status(status) for status in CreatableStatus} == CREATABLE
     assert all(isinstance(status, Status) for status in CREATABLE)

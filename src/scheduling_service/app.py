@@ -4,14 +4,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
-from scheduling_service import health, metrics
+from scheduling_service import health, metrics, openapi
 from scheduling_service.admission import ApiAdmission
 from scheduling_service.applications.router import router as applications_router
 from scheduling_service.auth import TokenVerifier
 from scheduling_service.config import Settings, get_settings
 from scheduling_service.db import create_engine, create_sessionmaker, resolve_database_url
 from scheduling_service.limits import RequestLimits, document_limits
+from scheduling_service.logs import REQUEST_ID_HEADER
 from scheduling_service.notifications.dispatcher import Dispatcher
 from scheduling_service.notifications.sender import create_sender
 from scheduling_service.organizations.router import router as organizations_router
@@ -32,6 +35,38 @@ through its interview rounds, and keeps bookings that match nobody as orphaned i
 The `/v1` API (bearer JWT) serves the admin single-page app and integrators. Errors are
 `application/problem+json` (RFC 9457) with a stable `type`.
 """
+
+
+# Security reports go privately through the repository (SECURITY.md), never an issue.
+CONTACT = {"name": "scheduling-service maintainers"}
+
+# One tag per resource, in the order the SPA meets them.
+TAGS = [
+    {"name": "organizations", "description": "Programs that run cohorts; their admins get alerts."},
+    {
+        "name": "cohorts",
+        "description": "A cohort's intake, and its Cal.com webhook URL and secret.",
+    },
+    {
+        "name": "applications",
+        "description": "Applicants of a cohort, their status, interview and history.",
+    },
+    {
+        "name": "orphaned-interviews",
+        "description": "Bookings that matched no application, to match or dismiss.",
+    },
+    {
+        "name": "webhook-events",
+        "description": "The log of Cal.com's deliveries to a cohort, and replaying failed ones.",
+    },
+    {
+        "name": "calcom",
+        "description": "The receiver Cal.com posts signed bookings to. Not for the SPA: its "
+        "operation is marked `x-internal`, so client generators can leave it out.",
+        "x-internal": True,
+    },
+    {"name": "operations", "description": "Health, readiness and metrics, for the platform."},
+]
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -70,10 +105,17 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             metrics.release_pool(settings.database_pool_size)
             metrics.forget_this_process()
 
-    app = FastAPI(
+    # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN, blank without the
+    # internet; these pages use the copies the fastapi-offline package ships.
+    app = FastAPIOffline(
         title="scheduling-service",
         version="0.1.0",
         description=DESCRIPTION,
+        contact=CONTACT,
+        license_info={"name": "MIT", "identifier": "MIT"},
+        # Relative: wherever the document is served from (PUBLIC_BASE_URL in production).
+        servers=[{"url": "/", "description": "The service that serves this document"}],
+        openapi_tags=TAGS,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -86,6 +128,19 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         max_concurrent=settings.api_max_concurrent_requests,
         queue_timeout=settings.api_queue_timeout_seconds,
     )
+    # Outside admission and the limits: a preflight is answered before it could be shed or
+    # asked for a token, and their refusals (503 with Retry-After, 413, 414) stay readable by
+    # the SPA. Bearer tokens need no credentialed requests, so none are allowed.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins(),
+        # Every method a route of the API may take, so a route added later needs no change.
+        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+        expose_headers=["Retry-After", REQUEST_ID_HEADER],
+        allow_credentials=False,
+        max_age=600,
+    )
     # Added last, so outermost: even a request refused by the limits is logged and counted.
     app.add_middleware(RequestTelemetry)
     for router in (
@@ -96,23 +151,26 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         health.router,
     ):
         app.include_router(router)
-    _register_problem_schema(app)
+    _shape_document(app)
     return app
 
 
-def _register_problem_schema(app: FastAPI) -> None:
-    """Problem responses refer to one shared schema in the OpenAPI document."""
+def _shape_document(app: FastAPI) -> None:
+    """FastAPI's document, with the answers of the middleware, the one shared Problem schema,
+    and shaped for client generators (`openapi.py`)."""
     build = app.openapi
 
-    def openapi() -> dict[str, object]:
+    def shaped() -> dict[str, object]:
         if app.openapi_schema is None:
             document = build()
             document_limits(document)
             restore_example_nulls(document)
             components = document.setdefault("components", {})
             schemas = components.setdefault("schemas", {})
-            schemas["Problem"] = Problem.model_json_schema()
+            schemas.update(Problem.document_schema())
+            openapi.optional_request_fields_have_no_default(document)
+            openapi.rename_schemas_for_clients(document)
             app.openapi_schema = document
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = shaped  # type: ignore[method-assign]

@@ -13,6 +13,13 @@ DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-never-use-in-production"
 # not a run of a few repeated ones.
 MIN_JWT_SECRET_LENGTH = 32
 MIN_JWT_SECRET_DISTINCT_CHARACTERS = 8
+# Where a SPA's development server usually runs (Vite, then Create React App and Next.js).
+DEVELOPMENT_CORS_ORIGINS = [
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+]
 
 
 class Settings(BaseSettings):
@@ -36,6 +43,11 @@ class Settings(BaseSettings):
         "503 and the webhook keeps the delivery in the journal.",
     )
     public_base_url: str = "http://localhost:8000"
+    cors_allowed_origins: list[str] | None = Field(
+        default=None,
+        description="Origins whose pages may call the API (JSON list); unset: the usual local "
+        "SPA development servers in development, none in production.",
+    )
     jwt_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
     jwt_algorithms: list[str] = ["HS256", "RS256", "ES256"]
@@ -129,6 +141,30 @@ class Settings(BaseSettings):
         description="Where workers share their metrics; `serve` makes a temporary one when it "
         "starts several workers and this is unset.",
     )
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _exact_origins(cls, origins: list[str] | None) -> list[str] | None:
+        # An origin is compared as a whole string: a path, a trailing slash or a wildcard
+        # would never match what a browser sends, or (`*`) would let every site in.
+        for origin in origins or []:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or "*" in origin
+                or origin != f"{parts.scheme}://{parts.netloc}"
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin: give scheme://host[:port], "
+                    "e.g. https://app.example.org, without a path or wildcard"
+                )
+        return origins
+
+    def allowed_origins(self) -> list[str]:
+        if self.cors_allowed_origins is not None:
+            return self.cors_allowed_origins
+        return list(DEVELOPMENT_CORS_ORIGINS) if self.environment == "development" else []
 
     @field_validator("log_level", mode="before")
     @classmethod

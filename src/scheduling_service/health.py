@@ -1,5 +1,7 @@
 """Operations endpoints: liveness, readiness and metrics."""
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -8,6 +10,9 @@ from scheduling_service import metrics, migrations
 from scheduling_service.schemas import examples
 
 router = APIRouter(tags=["operations"])
+
+# Public: probes and scrapers carry no token.
+_PUBLIC: dict[str, Any] = {"security": []}
 
 
 class Health(BaseModel):
@@ -27,7 +32,14 @@ class Readiness(BaseModel):
     migrations: str
 
 
-@router.get("/healthz", operation_id="health", summary="The process is up")
+@router.get(
+    "/healthz",
+    operation_id="health",
+    summary="The process is up",
+    description="For liveness probes; needs no token and touches nothing, not even the "
+    "database. Any answer but 200 means the process should be restarted.",
+    openapi_extra=_PUBLIC,
+)
 async def healthz() -> Health:
     return Health(status="ok")
 
@@ -36,6 +48,10 @@ async def healthz() -> Health:
     "/readyz",
     operation_id="readiness",
     summary="The database is reachable and its migrations are current",
+    description="For readiness probes; needs no token and changes nothing. 503 while the "
+    "database is unreachable or its schema is not at this version's migration head: send no "
+    "traffic to this process then.",
+    openapi_extra=_PUBLIC,
     responses={503: {"model": Readiness, "description": "Not ready"}},
 )
 async def readyz(request: Request, response: Response) -> Readiness:
@@ -58,6 +74,9 @@ async def readyz(request: Request, response: Response) -> Readiness:
     "/metrics",
     operation_id="metrics",
     summary="Prometheus metrics, in the text exposition format",
+    description="For Prometheus; needs no token (keep it off the public network) and "
+    "changes nothing.",
+    openapi_extra=_PUBLIC,
     response_class=Response,
     responses={
         200: {

@@ -186,3 +186,15 @@ def manual_move(current: Status, requested: Status) -> Status:
 
 # An application can be created in any status that does not claim an interview.
 CREATABLE: frozenset[Status] = frozenset(Status) - frozenset(WAITING_AFTER_CANCELLED)
+
+
+class CreatableStatus(StrEnum):
+    """CREATABLE, as the API's own type: clients see exactly which statuses they may send."""
+
+    SUBMITTED = "submitted"
+    UNDER_REVIEW = "under_review"
+    WAITING_FIRST_ROUND = "waiting_first_round"
+    WAITING_SECOND_ROUND = "waiting_second_round"
+    ACCEPTED = "accepted"
+    WAITLIST = "waitlist"
+    DECLINED = "declined"

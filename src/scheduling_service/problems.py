@@ -4,6 +4,7 @@ Each problem has a stable `type` URI; clients switch on it, never on `title` or 
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,11 +29,18 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:scheduling-service:problem:"
 
 
+# Every kind of problem, so the document's `Problem.type` is the closed list of all of them.
+KINDS: dict[str, "ProblemKind"] = {}
+
+
 @dataclass(frozen=True)
 class ProblemKind:
     slug: str
     status: int
     title: str
+
+    def __post_init__(self) -> None:
+        KINDS[self.type] = self
 
     @property
     def type(self) -> str:
@@ -55,9 +64,10 @@ VALIDATION = ProblemKind("validation-error", 422, "The request is not valid")
 UNAVAILABLE = ProblemKind("service-unavailable", 503, "Temporarily unavailable")
 INTERNAL = ProblemKind("internal-error", 500, "Internal error")
 
-# What every authenticated /v1 route can answer: a bad or missing token, a role or tenancy
-# refusal, invalid input, and the database being unreachable (see `_database_unreachable`).
-AUTHENTICATED = (UNAUTHORIZED, FORBIDDEN, NOT_FOUND, VALIDATION, UNAVAILABLE)
+# What every authenticated /v1 route can answer: a bad or missing token, invalid input, and
+# the database being unreachable (see `_database_unreachable`). Routes that need a role add
+# FORBIDDEN, routes on a resource NOT_FOUND (see `member_problems` and the like).
+AUTHENTICATED = (UNAUTHORIZED, VALIDATION, UNAVAILABLE)
 
 # What a 503 asks the client to wait, in seconds.
 _RETRY = {"Retry-After": "5"}
@@ -89,6 +99,23 @@ _DOMAIN: list[tuple[type[errors.DomainError], ProblemKind]] = [
 ]
 
 
+class ValidationIssue(BaseModel):
+    """One reason a request is not valid."""
+
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then field names and indexes."
+    )
+    msg: str
+    type: str = Field(description="Pydantic's error type, e.g. `missing`, `value_error`.")
+
+
+def _problem_schema(schema: dict[str, Any]) -> None:
+    # `type` is the closed list of every kind (taken when the document is built, so kinds
+    # declared anywhere count); `errors` is left out of the answer rather than null.
+    schema["properties"]["type"]["enum"] = sorted(KINDS)
+    del schema["properties"]["errors"]["default"]
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
 
@@ -112,11 +139,20 @@ class Problem(BaseModel):
         }
     )
 
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[dict[str, Any]] | None = None
+    type: str = Field(description="What went wrong; clients switch on it.")
+    title: str = Field(description="The type's summary, the same for every problem of a type.")
+    status: int = Field(description="The HTTP status.")
+    detail: str = Field(description="This occurrence, for people: never parse it.")
+    errors: list[ValidationIssue] | SkipJsonSchema[None] = Field(
+        default=None, description="Only on `validation-error`: every reason, in order."
+    )
+
+    @classmethod
+    def document_schema(cls) -> dict[str, dict[str, Any]]:
+        """Problem and the schemas it refers to, for `components.schemas`."""
+        schema = cls.model_json_schema(ref_template="#/components/schemas/{model}")
+        _problem_schema(schema)
+        return {**schema.pop("$defs"), "Problem": schema}
 
 
 class ProblemError(Exception):
@@ -136,7 +172,7 @@ class ProblemError(Exception):
 
 def problem_response(
     kind: ProblemKind,
-    detail: str | None,
+    detail: str,
     *,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
@@ -157,15 +193,19 @@ def problem_response(
     )
 
 
-def responses(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
+def responses(
+    *kinds: ProblemKind, details: Mapping[ProblemKind, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI `responses` entry for the problems a route can answer.
 
-    Only `application/problem+json` is documented (no `model`, which would add a false
-    `application/json`); the Problem schema itself is registered once by the app.
+    `details` gives the route's own example `detail` where the kind's generic one would not be
+    what this route says. Only `application/problem+json` is documented (no `model`, which
+    would add a false `application/json`); the Problem schema is registered once by the app.
     """
+    details = details or {}
     return {
         kind.status: {
-            "description": kind.title,
+            "description": _WHY.get(kind.slug, kind.title),
             **({"headers": _RETRY_AFTER} if kind is UNAVAILABLE else {}),
             "content": {
                 PROBLEM_MEDIA_TYPE: {
@@ -174,13 +214,45 @@ def responses(*kinds: ProblemKind) -> dict[int | str, dict[str, Any]]:
                         "type": kind.type,
                         "title": kind.title,
                         "status": kind.status,
-                        "detail": _EXAMPLE_DETAILS.get(kind.slug, kind.title),
+                        "detail": details.get(kind) or _EXAMPLE_DETAILS.get(kind.slug, kind.title),
                     },
                 }
             },
         }
         for kind in kinds
     }
+
+
+_NEEDS_ADMIN = "this needs the admin role of the organization"
+_NEEDS_SYSTEM_ADMIN = "this needs the system_admin role"
+
+
+def member_problems(
+    resource: str | None, *more: ProblemKind, details: Mapping[ProblemKind, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """What a route anyone of the organization may call answers; `resource` names what its
+    404 is about (None: a route on no resource, which answers no 404)."""
+    found = (NOT_FOUND,) if resource else ()
+    named = {NOT_FOUND: f"{resource} not found"} if resource else {}
+    return responses(*AUTHENTICATED, *found, *more, details={**named, **(details or {})})
+
+
+def admin_problems(
+    resource: str | None, *more: ProblemKind, details: Mapping[ProblemKind, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """A route for the organization's admins (and system admins): members get 403."""
+    return member_problems(
+        resource, FORBIDDEN, *more, details={FORBIDDEN: _NEEDS_ADMIN, **(details or {})}
+    )
+
+
+def system_admin_problems(
+    resource: str | None, *more: ProblemKind, details: Mapping[ProblemKind, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """A route for system admins only: everyone else of the organization gets 403."""
+    return member_problems(
+        resource, FORBIDDEN, *more, details={FORBIDDEN: _NEEDS_SYSTEM_ADMIN, **(details or {})}
+    )
 
 
 _RETRY_AFTER = {
@@ -191,10 +263,33 @@ _RETRY_AFTER = {
 }
 
 
+# Why a route answers each kind, for the document.
+_WHY = {
+    "bad-request": "The request cannot be read.",
+    "unauthorized": "The bearer token is missing, malformed, expired, or not signed by a "
+    "configured key.",
+    "invalid-signature": "`X-Cal-Signature-256` is missing or is not the HMAC of the body "
+    "with the cohort's secret (or, during a rotation's grace period, the previous one).",
+    "forbidden": "The token's role may not do this (see the operation's description).",
+    "not-found": "No such resource, or it belongs to another organization: the two answer alike.",
+    "conflict": "The request clashes with what is stored (see the operation's description).",
+    "transition-refused": "The state machine does not allow this move by hand (see the "
+    "operation's description).",
+    "payload-too-large": "The body is over the size limit.",
+    "uri-too-long": "The query string is over 8192 bytes.",
+    "unsupported-media-type": "The body is not `application/json`.",
+    "validation-error": "The path, query or body is not valid; `errors` lists each reason.",
+    "service-unavailable": "The database is unreachable or every connection is busy, or the "
+    "worker is at capacity: retry after `Retry-After` seconds.",
+    "malformed-webhook": "The signed body is not JSON; it is kept in the event log as `rejected`.",
+    "invalid-webhook": "The signed body is not a booking Cal.com would send; it is kept in "
+    "the event log as `rejected`.",
+}
+
 _EXAMPLE_DETAILS = {
     "unauthorized": "invalid token: Signature has expired",
     "invalid-signature": "X-Cal-Signature-256 does not match the cohort's webhook secret",
-    "forbidden": "this needs the admin role of the organization",
+    "forbidden": _NEEDS_ADMIN,
     "not-found": "cohort not found",
     "conflict": "an application with this contact email exists in the cohort",
     "transition-refused": "an application cannot move from accepted to submitted by hand",
@@ -242,9 +337,11 @@ def install_problem_handlers(app: FastAPI) -> None:
             # JSONDecodeError: bytes that are not UTF-8, or nesting deeper than the parser's
             # recursion limit. Like any other body that is not JSON, that is a 422.
             return problem_response(VALIDATION, "body: not UTF-8 JSON, or nested too deeply")
-        kind = _BY_STATUS.get(error.status_code)
-        if kind is None:
-            kind = ProblemKind(f"http-{error.status_code}", error.status_code, "Error")
+        # Starlette raises no other status; should one appear, it stays within the documented
+        # kinds rather than invent an undocumented type.
+        kind = _BY_STATUS.get(error.status_code) or (
+            INTERNAL if error.status_code >= 500 else BAD_REQUEST
+        )
         headers = dict(error.headers) if error.headers else None
         return problem_response(kind, str(error.detail), headers=headers)
 

@@ -459,3 +459,25 @@ async def test_history_of_missing_application_is_404(
     )
 
     assert_problem(response, 404, "not-found")
+
+
+async def test_history_shows_the_booked_interview_as_the_application_does(
+    client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
+) -> None:
+    application = await create_application(
+        client, tokens, cohort, status="waiting_first_round", email="jane@example.org"
+    )
+    await book(client, cohort, email="jane@example.org")
+    shown = await client.get(
+        f"/v1/applications/{application['id']}", headers=tokens("system_admin")
+    )
+
+    [scheduled] = [
+        entry
+        for entry in await history_of(client, tokens, application)
+        if entry["kind"] == "interview_scheduled"
+    ]
+
+    interview = shown.json()["interview"]
+    assert interview["start_time"].endswith("Z")
+    assert scheduled["interview"] == interview

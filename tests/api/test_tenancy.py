@@ -272,3 +272,72 @@ def test_matrix_covers_every_served_v1_route(app: FastAPI) -> None:
 
 def test_every_spec_route_is_served(app: FastAPI) -> None:
     assert {normalized(r) for r in ROUTES} <= served_v1_routes(app)
+
+
+def documented(app: FastAPI, route: Route, status: int) -> dict[str, Any] | None:
+    """The example problem the document shows for `route` answering `status`, if any."""
+    method, path = normalized(route).split(" ")
+    answer = app.openapi()["paths"][path][method.lower()]["responses"].get(str(status))
+    if answer is None:
+        return None
+    example: dict[str, Any] = answer["content"]["application/problem+json"]["example"]
+    return example
+
+
+@pytest.mark.parametrize("route", route_params(SCOPED))
+async def test_the_documented_404_is_what_the_route_answers(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, route: Route
+) -> None:
+    response = await route.call(client, tokens("system_admin"), MISSING, missing_ids())
+
+    assert assert_problem(response, 404) == documented(app, route, 404)
+
+
+@pytest.mark.parametrize("route", route_params(ROUTES))
+async def test_the_documented_403_is_what_a_member_gets_and_only_there(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, world: World, route: Route
+) -> None:
+    member = tokens("member", world.a.org_id, sub="alpha-member")
+
+    response = await route.call(client, member, world.a, world.a.ids())
+
+    if route.needs == "member":
+        assert response.status_code == route.success, response.text
+        assert documented(app, route, 403) is None
+    else:
+        assert assert_problem(response, 403) == documented(app, route, 403)
+
+
+def route(method: str, path: str) -> Route:
+    [found] = [r for r in ROUTES if (r.method, r.path) == (method, path)]
+    return found
+
+
+async def test_the_documented_409s_are_what_the_routes_answer(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, world: World
+) -> None:
+    admin = tokens("admin", world.a.org_id)
+    ids = world.a.ids()
+    application = world.a.application
+    duplicate = await client.post(
+        f"/v1/cohorts/{ids['cohort']}/applications",
+        json={"applicant_name": "Again", "contact_email": application["contact_email"]},
+        headers=admin,
+    )
+    match, dismiss = (
+        route("POST", "/v1/orphaned-interviews/{orphan}/match"),
+        route("POST", "/v1/orphaned-interviews/{orphan}/dismiss"),
+    )
+    assert (await match.call(client, admin, world.a, ids)).status_code == 200
+    matched_twice = await match.call(client, admin, world.a, ids)
+    dismissed_after = await dismiss.call(client, admin, world.a, ids)
+    move = f"/v1/applications/{ids['application']}/status"
+    await client.post(move, json={"status": "accepted"}, headers=admin)
+    refused = await client.post(move, json={"status": "submitted"}, headers=admin)
+
+    create = route("POST", "/v1/cohorts/{cohort}/applications")
+    assert assert_problem(duplicate, 409) == documented(app, create, 409)
+    assert assert_problem(matched_twice, 409) == documented(app, match, 409)
+    assert assert_problem(dismissed_after, 409) == documented(app, dismiss, 409)
+    moved = route("POST", "/v1/applications/{application}/status")
+    assert assert_problem(refused, 409) == documented(app, moved, 409)

@@ -138,3 +138,28 @@ class TestPoolExhausted:
         assert body["detail"] == "every database connection is busy; retry later"
         assert busy.headers["Retry-After"] == "5"
         assert moved.status_code == 200, moved.text
+
+
+async def test_a_preflight_past_capacity_is_answered_and_the_refusal_is_readable(
+    client: AsyncClient, tokens: Tokens, database_url: str
+) -> None:
+    org = await create_org(client, tokens)
+    cohort = await create_cohort(client, tokens, org["id"])
+    held = await create_application(client, tokens, cohort, email="held@example.org")
+    admin = tokens("admin", org["id"])
+    applications = f"/v1/cohorts/{cohort['id']}/applications"
+    spa = "http://localhost:5173"  # a development default
+
+    async with _status_move_held(client, database_url, held, admin) as move:
+        preflight = await client.options(
+            applications,
+            headers={"Origin": spa, "Access-Control-Request-Method": "GET"},
+        )
+        shed = await client.get(applications, headers={"Origin": spa, **admin})
+    await move
+
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == spa
+    assert_problem(shed, 503, "service-unavailable")
+    assert shed.headers["access-control-allow-origin"] == spa
+    assert "retry-after" in shed.headers["access-control-expose-headers"].lower()

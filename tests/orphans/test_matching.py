@@ -86,6 +86,7 @@ async def test_full_loop_from_orphan_to_alias_match(
         "event_id": rebooked.json()["event_id"],
         "outcome": "matched",
         "application_id": jane["id"],
+        "orphaned_interview_id": None,
     }
     history = await client.get(
         f"/v1/applications/{jane['id']}/history", headers=admin(tokens, cohort)

@@ -73,6 +73,7 @@ async def test_sample_booking_created_schedules_the_first_round(
         "event_id": expected_id,
         "outcome": "matched",
         "application_id": application["id"],
+        "orphaned_interview_id": None,
     }
     updated = await get_application(client, tokens, application)
     assert updated["status"] == "first_round_scheduled"
@@ -316,7 +317,12 @@ async def test_repeated_delivery_answers_duplicate(
     second = await deliver(client, cohort, body)
 
     assert second.status_code == 200
-    assert second.json() == {"event_id": first.json()["event_id"], "outcome": "duplicate"}
+    assert second.json() == {
+        "event_id": first.json()["event_id"],
+        "outcome": "duplicate",
+        "application_id": None,
+        "orphaned_interview_id": None,
+    }
 
 
 async def test_application_id_in_metadata_wins_over_email(
@@ -358,6 +364,7 @@ async def test_reschedule_follows_known_booking_even_with_another_email(
         "event_id": response.json()["event_id"],
         "outcome": "matched",
         "application_id": application["id"],
+        "orphaned_interview_id": None,
     }
     assert (await get_application(client, tokens, application))["interview"]["booking_uid"] == "b"
 

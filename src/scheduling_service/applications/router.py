@@ -20,7 +20,14 @@ from scheduling_service.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["applications"])
 
-_AUTH = problems.AUTHENTICATED
+
+def _manual_moves() -> str:
+    """The manual-move table of the state machine, as Markdown, for the operation's docs."""
+    rows = [
+        f"| `{current}` | {', '.join(f'`{s}`' for s in sorted(allowed)) or 'nothing'} |"
+        for current, allowed in pipeline.MANUAL_MOVES.items()
+    ]
+    return "\n".join(["| from | to |", "|---|---|", *rows])
 
 
 @router.post(
@@ -28,7 +35,18 @@ _AUTH = problems.AUTHENTICATED
     status_code=status.HTTP_201_CREATED,
     operation_id="createApplication",
     summary="Add an applicant to a cohort (org admin)",
-    responses=problems.responses(*_AUTH, problems.CONFLICT),
+    description="For the organization's admins (and system admins). Creates an application "
+    "in `status` (`submitted` when left out; never a `*_scheduled` status, which only a "
+    "booking reaches) and its first history entry. Bookings are matched to it by "
+    "`contact_email`, compared without case. 403 for a member; 404 when the cohort does not "
+    "exist or is another organization's; 409 `conflict` when the cohort already has an "
+    "application with this email; 422 for a blank name, an invalid email or a status it "
+    "cannot be created in.",
+    responses=problems.admin_problems(
+        "cohort",
+        problems.CONFLICT,
+        details={problems.CONFLICT: "an application with this contact email exists in the cohort"},
+    ),
 )
 async def create_application(
     cohort_id: uuid.UUID, data: ApplicationCreate, session: SessionDep, principal: PrincipalDep
@@ -41,7 +59,13 @@ async def create_application(
     "/cohorts/{cohort_id}/applications",
     operation_id="listApplications",
     summary="List a cohort's applications, newest first",
-    responses=problems.responses(*_AUTH),
+    description="For anyone of the cohort's organization (and system admins); changes "
+    "nothing. Filters combine: `status` (repeat it for several), `stage`, `pipeline_state` "
+    "and `q` (a part of the name or email, any case). A page at a time: pass the answer's "
+    "`next_cursor` as `cursor` with the same filters. 404 when the cohort does not exist or "
+    "is another organization's; 422 for an unknown filter value, a bad `limit` or a cursor "
+    "this service did not give out.",
+    responses=problems.member_problems("cohort"),
 )
 async def list_applications(
     cohort_id: uuid.UUID,
@@ -72,7 +96,10 @@ async def list_applications(
     "/applications/{application_id}",
     operation_id="getApplication",
     summary="Read one application",
-    responses=problems.responses(*_AUTH),
+    description="For anyone of its organization (and system admins); changes nothing. "
+    "`interview` is the current booking, if any; `pipeline` says where it stands. 404 when "
+    "it does not exist or is another organization's.",
+    responses=problems.member_problems("application"),
 )
 async def get_application(
     application_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
@@ -84,7 +111,15 @@ async def get_application(
     "/applications/{application_id}/status",
     operation_id="moveApplicationStatus",
     summary="Move an application by hand, as the state machine allows (org admin)",
-    responses=problems.responses(*_AUTH, problems.TRANSITION_REFUSED),
+    description="For the organization's admins (and system admins). Moves the application "
+    "to `status` and records it in the history with `reason`. Only these moves are allowed by "
+    "hand; any other answers 409 `transition-refused` and changes nothing (the `*_scheduled` "
+    "statuses are reached only by bookings, so an application never claims an interview it "
+    "does not have):\n\n"
+    + _manual_moves()
+    + "\n\n403 for a member; 404 when the application does not exist or is another "
+    "organization's; 422 for an unknown status or a reason over 2000 characters.",
+    responses=problems.admin_problems("application", problems.TRANSITION_REFUSED),
 )
 async def move_status(
     application_id: uuid.UUID, data: StatusMove, session: SessionDep, principal: PrincipalDep
@@ -99,7 +134,11 @@ async def move_status(
     "/applications/{application_id}/history",
     operation_id="listApplicationHistory",
     summary="An application's history, oldest first",
-    responses=problems.responses(*_AUTH),
+    description="For anyone of its organization (and system admins); changes nothing. Every "
+    "status move, booking change and orphan match, with who or what caused it. A page at a "
+    "time (`cursor` is the previous page's `next_cursor`). 404 when the application does not "
+    "exist or is another organization's; 422 for a bad `limit` or cursor.",
+    responses=problems.member_problems("application"),
 )
 async def list_history(
     application_id: uuid.UUID,

@@ -2,10 +2,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from scheduling_service.models import HistoryCause, HistoryKind
-from scheduling_service.pipeline import CREATABLE, PipelineState, Stage, Status
+from scheduling_service.pipeline import CreatableStatus, PipelineState, Stage, Status
 from scheduling_service.schemas import ApiModel, Email, Name, Reason, examples
 
 _INTERVIEW = {
@@ -49,10 +49,10 @@ class ApplicationCreate(ApiModel):
 
     applicant_name: Name
     contact_email: Email
-    status: Status = Field(
-        default=Status.SUBMITTED,
-        description="Any status but the `*_scheduled` ones, which only a booking reaches.",
-        json_schema_extra={"enum": [s.value for s in Status if s in CREATABLE]},
+    status: CreatableStatus = Field(
+        default=CreatableStatus.SUBMITTED,
+        description="`submitted` when left out. Any status but the `*_scheduled` ones, which "
+        "only a booking reaches.",
     )
 
 
@@ -81,10 +81,17 @@ class Interview(ApiModel):
     end_time: datetime
     meeting_url: str | None
     no_show: NoShow | None = Field(
-        default=None,
         description="Who the host marked absent in Cal.com (`BOOKING_NO_SHOW_UPDATED`); null "
-        "while nobody is, or once the marks are cleared.",
+        "while nobody is, or once the marks are cleared."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_no_shows(cls, data: Any) -> Any:
+        # History entries written before no-shows were recorded have no `no_show` key.
+        if isinstance(data, dict) and "no_show" not in data:
+            return {**data, "no_show": None}
+        return data
 
 
 class PipelineView(ApiModel):
@@ -148,8 +155,8 @@ class HistoryEntryOut(ApiModel):
     kind: HistoryKind
     from_status: Status | None
     to_status: Status | None
-    interview: dict[str, Any] | None
-    other_interview: dict[str, Any] | None = Field(
+    interview: Interview | None
+    other_interview: Interview | None = Field(
         description="For `double_booking`, the application's other live booking (`interview` "
         "is the new one, now current); for a cancellation of the current interview while "
         "another live booking remains, that booking, now current."

@@ -10,7 +10,7 @@ from scheduling_service import pipeline
 from scheduling_service.applications.repository import ApplicationRepository, HistoryRepository
 from scheduling_service.applications.schemas import ApplicationCreate
 from scheduling_service.auth import Principal
-from scheduling_service.errors import InvalidInput, NotFound
+from scheduling_service.errors import NotFound
 from scheduling_service.models import Application, HistoryCause, HistoryEntry, HistoryKind
 from scheduling_service.organizations.service import get_cohort, get_cohort_as_admin
 from scheduling_service.pipeline import BookingEvent, Concerns, InterviewChange, Status
@@ -108,8 +108,6 @@ async def create_application(
     session: AsyncSession, principal: Principal, cohort_id: uuid.UUID, data: ApplicationCreate
 ) -> Application:
     cohort = await get_cohort_as_admin(session, principal, cohort_id)
-    if data.status not in pipeline.CREATABLE:
-        raise InvalidInput(f"an application cannot be created as {data.status}; book instead")
     application = Application(
         cohort_id=cohort.id,
         applicant_name=data.applicant_name,

@@ -20,9 +20,7 @@ from scheduling_service.organizations.schemas import (
 from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from scheduling_service.schemas import Page
 
-router = APIRouter(prefix="/v1", tags=["organizations"])
-
-_AUTH = problems.AUTHENTICATED
+router = APIRouter(prefix="/v1")
 
 
 def cohort_out(request: Request, cohort: Cohort) -> CohortOut:
@@ -46,7 +44,12 @@ def webhook_url(request: Request, cohort_id: uuid.UUID) -> str:
     status_code=status.HTTP_201_CREATED,
     operation_id="createOrganization",
     summary="Create an organization (system admin)",
-    responses=problems.responses(*_AUTH),
+    description="For system admins. Creates an organization with its admins' emails (they "
+    "receive the orphaned-interview alerts); its people then get tokens whose `org_id` is the "
+    "new ID. 403 for anyone but a system admin; 422 for a blank name, an invalid email or "
+    "more than 50 emails.",
+    tags=["organizations"],
+    responses=problems.system_admin_problems(None),
 )
 async def create_organization(
     data: OrganizationCreate, session: SessionDep, principal: PrincipalDep
@@ -59,7 +62,10 @@ async def create_organization(
     "/organizations/{org_id}",
     operation_id="getOrganization",
     summary="Read an organization",
-    responses=problems.responses(*_AUTH),
+    description="For anyone of the organization (and system admins); changes nothing. 404 "
+    "when it does not exist or is another organization.",
+    tags=["organizations"],
+    responses=problems.member_problems("organization"),
 )
 async def get_organization(
     org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
@@ -72,7 +78,12 @@ async def get_organization(
     "/organizations/{org_id}",
     operation_id="updateOrganization",
     summary="Change an organization's name or admin emails (org admin)",
-    responses=problems.responses(*_AUTH),
+    description="For the organization's admins (and system admins). Changes only the fields "
+    "sent: a field left out, or sent as `null`, keeps its value; `admin_emails` replaces the "
+    "whole list (an empty list removes every alert recipient). 403 for a member; 404 when it "
+    "does not exist or is another organization; 422 for a blank name or an invalid email.",
+    tags=["organizations"],
+    responses=problems.admin_problems("organization"),
 )
 async def update_organization(
     org_id: uuid.UUID, data: OrganizationUpdate, session: SessionDep, principal: PrincipalDep
@@ -86,7 +97,12 @@ async def update_organization(
     status_code=status.HTTP_201_CREATED,
     operation_id="createCohort",
     summary="Create a cohort and its Cal.com webhook secret (system admin)",
-    responses=problems.responses(*_AUTH),
+    description="For system admins. Creates a cohort of the organization and its webhook "
+    "secret, shown in this answer only (and on rotation): paste `webhook_url` and "
+    "`webhook_secret` into Cal.com's webhook settings. 403 for anyone but a system admin; 404 "
+    "when the organization does not exist.",
+    tags=["cohorts"],
+    responses=problems.system_admin_problems("organization"),
 )
 async def create_cohort(
     org_id: uuid.UUID,
@@ -104,7 +120,12 @@ async def create_cohort(
     "/organizations/{org_id}/cohorts",
     operation_id="listCohorts",
     summary="List an organization's cohorts",
-    responses=problems.responses(*_AUTH),
+    description="For anyone of the organization (and system admins), newest first, a page at "
+    "a time (`cursor` is the previous page's `next_cursor`); never shows webhook secrets. 404 "
+    "when the organization does not exist or is another; 422 for a bad `limit` or a cursor "
+    "this service did not give out.",
+    tags=["cohorts"],
+    responses=problems.member_problems("organization"),
 )
 async def list_cohorts(
     org_id: uuid.UUID,
@@ -122,7 +143,10 @@ async def list_cohorts(
     "/cohorts/{cohort_id}",
     operation_id="getCohort",
     summary="Read a cohort (without its secret)",
-    responses=problems.responses(*_AUTH),
+    description="For anyone of the cohort's organization (and system admins); changes "
+    "nothing. 404 when it does not exist or is another organization's.",
+    tags=["cohorts"],
+    responses=problems.member_problems("cohort"),
 )
 async def get_cohort(
     cohort_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
@@ -134,7 +158,13 @@ async def get_cohort(
     "/cohorts/{cohort_id}/webhook-secret/rotate",
     operation_id="rotateWebhookSecret",
     summary="Issue a new webhook secret; the previous one stays valid for a grace period",
-    responses=problems.responses(*_AUTH),
+    description="For system admins. Replaces the cohort's webhook secret; deliveries signed "
+    "with the previous one are still accepted until `previous_secret_expires_at` "
+    "(`WEBHOOK_SECRET_GRACE_HOURS`), and a secret rotated out earlier stops working at once. "
+    "Paste the new secret into Cal.com before the grace period ends. 403 for anyone but a "
+    "system admin; 404 when the cohort does not exist or is another organization's.",
+    tags=["cohorts"],
+    responses=problems.system_admin_problems("cohort"),
 )
 async def rotate_webhook_secret(
     cohort_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep

@@ -22,16 +22,21 @@ from scheduling_service.orphans.schemas import (
 from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from scheduling_service.schemas import Page
 
-router = APIRouter(prefix="/v1", tags=["orphaned interviews"])
+router = APIRouter(prefix="/v1", tags=["orphaned-interviews"])
 
-_AUTH = problems.AUTHENTICATED
+_NOT_OPEN = "the orphaned interview is matched, no longer open"
 
 
 @router.get(
     "/cohorts/{cohort_id}/orphaned-interviews",
     operation_id="listOrphanedInterviews",
     summary="List a cohort's orphaned interviews, newest first",
-    responses=problems.responses(*_AUTH),
+    description="For anyone of the cohort's organization (and system admins); changes "
+    "nothing. Bookings that matched no application, in one `state` (`open` when left out). "
+    "A page at a time (`cursor` is the previous page's `next_cursor`, with the same `state`). "
+    "404 when the cohort does not exist or is another organization's; 422 for an unknown "
+    "state, a bad `limit` or cursor.",
+    responses=problems.member_problems("cohort"),
 )
 async def list_orphans(
     cohort_id: uuid.UUID,
@@ -53,7 +58,9 @@ async def list_orphans(
     "/cohorts/{cohort_id}/orphaned-interviews/count",
     operation_id="countOpenOrphanedInterviews",
     summary="The number of open orphaned interviews, for the badge",
-    responses=problems.responses(*_AUTH),
+    description="For anyone of the cohort's organization (and system admins); changes "
+    "nothing. 404 when the cohort does not exist or is another organization's.",
+    responses=problems.member_problems("cohort"),
 )
 async def count_open(
     cohort_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
@@ -65,7 +72,11 @@ async def count_open(
     "/orphaned-interviews/{orphan_id}",
     operation_id="getOrphanedInterview",
     summary="One orphaned interview, with the applications most like its booker",
-    responses=problems.responses(*_AUTH),
+    description="For anyone of its organization (and system admins); changes nothing. "
+    "`candidates` are the cohort's applications most like the booker's name and email, best "
+    "first, to match it to; `history` is what happened to it. 404 when it does not exist or "
+    "is another organization's.",
+    responses=problems.member_problems("orphaned interview"),
 )
 async def get_orphan(
     orphan_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
@@ -91,7 +102,16 @@ async def get_orphan(
     "/orphaned-interviews/{orphan_id}/match",
     operation_id="matchOrphanedInterview",
     summary="Attach an open orphaned interview to an application of its cohort (org admin)",
-    responses=problems.responses(*_AUTH, problems.CONFLICT),
+    description="For the organization's admins (and system admins). The booking becomes the "
+    "application's interview, as if it had matched on arrival: the application moves as the "
+    "booking would have moved it, the orphan becomes `matched`, and later changes to the "
+    "booking, and later bookings from the booker's email, go to the application. 403 for a "
+    "member; 404 when the orphaned interview or the application does not exist or is "
+    "another organization's; 409 `conflict` when the orphaned interview is no longer open "
+    "(matched, dismissed or cancelled) or the application is of another cohort.",
+    responses=problems.admin_problems(
+        "orphaned interview", problems.CONFLICT, details={problems.CONFLICT: _NOT_OPEN}
+    ),
 )
 async def match_orphan(
     orphan_id: uuid.UUID, data: MatchRequest, session: SessionDep, principal: PrincipalDep
@@ -109,7 +129,14 @@ async def match_orphan(
     "/orphaned-interviews/{orphan_id}/dismiss",
     operation_id="dismissOrphanedInterview",
     summary="Close an open orphaned interview that belongs to no applicant (org admin)",
-    responses=problems.responses(*_AUTH, problems.CONFLICT),
+    description="For the organization's admins (and system admins). The orphan becomes "
+    "`dismissed`, with the optional `reason`, and leaves the open count; it still follows "
+    "its booking's time. 403 for a member; 404 when it does not exist or is another "
+    "organization's; 409 `conflict` when it is no longer open (matched, dismissed or "
+    "cancelled); 422 for a reason over 2000 characters.",
+    responses=problems.admin_problems(
+        "orphaned interview", problems.CONFLICT, details={problems.CONFLICT: _NOT_OPEN}
+    ),
 )
 async def dismiss_orphan(
     orphan_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, data: DismissRequest

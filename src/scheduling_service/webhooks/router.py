@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Header, Path, Request, Response, status
 
 from scheduling_service import problems
 from scheduling_service.auth import PrincipalDep
@@ -14,7 +14,7 @@ from scheduling_service.schemas import Page
 from scheduling_service.webhooks import service
 from scheduling_service.webhooks.schemas import DeliveryOutcome, WebhookAnswer, WebhookEventOut
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter()
 
 _ENVELOPE_EXAMPLE: dict[str, Any] = {
     "triggerEvent": "BOOKING_CREATED",
@@ -122,7 +122,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     "/webhooks/calcom/{cohort_id}",
     operation_id="receiveCalcomWebhook",
     summary="Receive a Cal.com webhook delivery for a cohort",
+    tags=["calcom"],
     description=(
+        "For Cal.com only, authenticated by its signature (no token); not for the SPA. "
         "Configure Cal.com with this URL and the cohort's webhook secret. The body is Cal.com's "
         "default webhook envelope (version 2021-10-20) as `application/json`; "
         "`X-Cal-Signature-256` is the lowercase hex HMAC-SHA256 of the raw body keyed with the "
@@ -134,8 +136,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
         "send; the detail names a custom payload template when that is the likely cause. Each "
         "event is applied once, however often it is delivered."
     ),
-    response_model_exclude_none=True,
     openapi_extra={
+        "security": [],
+        # For client generators: leave it out of an SPA's client (Redocly's convention).
+        "x-internal": True,
         "requestBody": {
             "required": True,
             "content": {
@@ -150,7 +154,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
                     "example": "trigger=BOOKING_CREATED&uid=kZ3rT9mPqW2xYb7NcV4dHs",
                 },
             },
-        }
+        },
     },
     responses={
         202: {
@@ -170,7 +174,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     },
 )
 async def receive_calcom_webhook(
-    cohort_id: str,
+    # A string, not a UUID: anything else is a cohort that does not exist (404), as Cal.com
+    # would be told of any unknown cohort.
+    cohort_id: Annotated[str, Path(json_schema_extra={"format": "uuid"})],
     request: Request,
     response: Response,
     x_cal_signature_256: Annotated[
@@ -227,7 +233,13 @@ def event_out(event: WebhookEvent) -> WebhookEventOut:
     "/v1/cohorts/{cohort_id}/webhook-events",
     operation_id="listWebhookEvents",
     summary="The cohort's event log, newest first (org admin)",
-    responses=problems.responses(*problems.AUTHENTICATED),
+    description="For the organization's admins (and system admins); changes nothing. Every "
+    "delivery Cal.com made to the cohort's webhook (but `PING`s), as sent, with what became "
+    "of it; `outcome` filters. A page at a time (`cursor` is the previous page's "
+    "`next_cursor`, with the same filter). 403 for a member; 404 when the cohort does not "
+    "exist or is another organization's; 422 for an unknown outcome, a bad `limit` or cursor.",
+    tags=["webhook-events"],
+    responses=problems.admin_problems("cohort"),
 )
 async def list_webhook_events(
     cohort_id: uuid.UUID,
@@ -247,7 +259,13 @@ async def list_webhook_events(
     "/v1/webhook-events/{webhook_event_id}/replay",
     operation_id="replayWebhookEvent",
     summary="Apply a failed event again (org admin); any other event is answered unchanged",
-    responses=problems.responses(*problems.AUTHENTICATED),
+    description="For the organization's admins (and system admins). A `failed` event is "
+    "applied again at once, as if just delivered; the answer shows its new outcome (still "
+    "`failed`, with the reason, if it fails again). An event in any other outcome is "
+    "answered as it is and nothing changes, so replaying twice is harmless. 403 for a "
+    "member; 404 when the event does not exist or is another organization's.",
+    tags=["webhook-events"],
+    responses=problems.admin_problems("webhook event"),
 )
 async def replay_webhook_event(
     webhook_event_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep

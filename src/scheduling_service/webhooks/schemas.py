@@ -27,18 +27,22 @@ class WebhookAnswer(ApiModel):
             "event_id": _EVENT_ID,
             "outcome": "matched",
             "application_id": "7d9e1f3a-5b7c-4d9e-8f1a-3b5c7d9e1f30",
+            "orphaned_interview_id": None,
         },
         {
             "event_id": _EVENT_ID,
             "outcome": "orphaned",
+            "application_id": None,
             "orphaned_interview_id": "4e6a8c0e-2f4b-4d6f-8a0c-2e4a6c8e0f50",
         },
     )
 
     event_id: str = Field(description="SHA-256 of triggerEvent, payload.uid and createdAt.")
     outcome: DeliveryOutcome
-    application_id: uuid.UUID | None = None
-    orphaned_interview_id: uuid.UUID | None = None
+    application_id: uuid.UUID | None = Field(description="The application it changed, if any.")
+    orphaned_interview_id: uuid.UUID | None = Field(
+        description="The orphaned interview it created or changed, if any."
+    )
 
 
 class WebhookEventOut(ApiModel):
