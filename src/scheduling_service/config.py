@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         description="Connections and requests at once; beyond it the server answers 503.",
     )
     webhook_secret_grace_hours: int = Field(default=24, ge=0)
+    webhook_secrets_refresh_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often each process reads every cohort's webhook secrets again, so a "
+        "rotation on one replica is honoured by all within this time.",
+    )
     webhook_lock_timeout_ms: int = Field(
         default=5000, ge=1, description="A webhook event waiting longer on a row lock fails."
     )

@@ -85,6 +85,11 @@ OUTBOX_SEND_FAILURES = Counter(
     "scheduling_outbox_send_failures_total",
     "Attempts to send an alert email that failed (each attempt counts once).",
 )
+DATABASE_OUTAGES = Counter(
+    "scheduling_database_outages_total",
+    "Times a background loop found the database unreachable after it had been reachable.",
+    ["loop"],
+)
 DATABASE_POOL_CHECKED_OUT = Gauge(
     "scheduling_db_pool_checked_out_connections",
     "Database connections in use now (summed over the live workers).",

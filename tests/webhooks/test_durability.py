@@ -3,6 +3,7 @@ sends deliveries to the journal (issue "Never lose a Cal.com event")."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI
@@ -134,7 +135,7 @@ async def test_delivery_while_database_unreachable_is_journaled_then_applied(
     working: Intake = app.state.intake
     # Nothing listens on port 1: every connection is refused, as when PostgreSQL is down.
     down = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none", app.state.settings)
-    app.state.intake = Intake(create_sessionmaker(down), working.settings, working.journal)
+    app.state.intake = replace(working, sessionmaker=create_sessionmaker(down))
     try:
         responses = [
             await deliver(client, cohort, body)
@@ -161,22 +162,23 @@ async def test_delivery_while_database_unreachable_is_journaled_then_applied(
     assert not working.journal.has_entries()
 
 
-async def test_forged_journal_entries_are_dropped_when_drained(
+async def test_forged_deliveries_while_database_unreachable_are_refused_not_journaled(
     app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
 ) -> None:
     application = await create_application(client, tokens, cohort)
     working: Intake = app.state.intake
     down = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none", app.state.settings)
-    app.state.intake = Intake(create_sessionmaker(down), working.settings, working.journal)
+    app.state.intake = replace(working, sessionmaker=create_sessionmaker(down))
     try:
-        queued = await deliver(client, cohort, booking(uid="a"), signature="0" * 64)
+        forged = await deliver(client, cohort, booking(uid="a"), signature="0" * 64)
     finally:
         app.state.intake = working
         await down.dispose()
 
-    assert queued.status_code == 202
+    assert forged.status_code == 401
+    assert working.journal is not None
+    assert not working.journal.has_entries()
     await Recovery(working).recover_once()
-
     assert await status_of(client, tokens, application) == "waiting_first_round"
     events = await client.get(
         f"/v1/cohorts/{cohort['id']}/webhook-events",

@@ -5,7 +5,7 @@ import asyncio
 import contextlib
 import logging
 
-from scheduling_service.errors import DomainError
+from scheduling_service.errors import InvalidSignature, NotFound
 from scheduling_service.webhooks.journal import JournalEntry
 from scheduling_service.webhooks.service import Intake, ingest, retry_due_failures
 
@@ -19,7 +19,9 @@ class Recovery:
         assert intake.journal is not None, "recovery drains the intake's journal"
         self.journal = intake.journal
         # While draining, a database outage must stop the drain, not journal the entry again.
-        self.draining = Intake(intake.sessionmaker, intake.settings, journal=None)
+        self.draining = Intake(
+            intake.sessionmaker, intake.settings, journal=None, secrets=intake.secrets
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -45,6 +47,6 @@ class Recovery:
     async def _apply(self, entry: JournalEntry) -> None:
         try:
             await ingest(self.draining, entry.cohort_id, entry.body, entry.signature)
-        except DomainError as refused:
-            # Not authentic, or for no cohort: journaled unverified, dropped now.
+        except (NotFound, InvalidSignature) as refused:
+            # Verified when journaled; refused now only if its cohort's secrets changed since.
             logger.warning("journaled delivery refused: %s", refused.detail)

@@ -94,10 +94,13 @@ async def _require_json(request: Request) -> None:
         )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _refuse_declared_size(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ProblemError(problems.PAYLOAD_TOO_LARGE, f"the body is over {limit} bytes")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
@@ -115,7 +118,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
         "default webhook envelope (version 2021-10-20) as `application/json`; "
         "`X-Cal-Signature-256` is the lowercase hex HMAC-SHA256 of the raw body keyed with the "
         "secret (during a rotation's grace period, the previous secret too). Checked in order: "
-        "content type (415), size (413), cohort (404), signature (401). An authentic body that "
+        "content type (415), declared size (413), cohort (404, before the body is read; 503 "
+        "when it cannot be told because the database is unreachable), size (413), signature "
+        "(401). An authentic body that "
         "is not JSON (400) or not a booking Cal.com would send (422) is still kept in the event "
         "log as `rejected`. Each event is applied once, however often it is delivered."
     ),
@@ -165,8 +170,13 @@ async def receive_calcom_webhook(
         cohort = uuid.UUID(cohort_id)
     except ValueError:
         raise NotFound("cohort not found") from None
-    body = await _read_body(request, request.app.state.settings.webhook_max_body_bytes)
-    result = await service.receive(request.app.state.intake, cohort, body, x_cal_signature_256)
+    intake: service.Intake = request.app.state.intake
+    limit = intake.settings.webhook_max_body_bytes
+    _refuse_declared_size(request, limit)
+    # A body to no cohort is refused before a byte of it is read.
+    await service.admit(intake, cohort)
+    body = await _read_body(request, limit)
+    result = await service.receive(intake, cohort, body, x_cal_signature_256)
     if result.rejection is not None:
         kind = problems.MALFORMED_WEBHOOK if result.rejection.not_json else problems.INVALID_WEBHOOK
         raise ProblemError(kind, result.rejection.reason)
