@@ -5,9 +5,15 @@ import asyncio
 import contextlib
 import logging
 
-from scheduling_service.errors import InvalidSignature, NotFound
+from scheduling_service.db import is_database_unavailable
+from scheduling_service.errors import InvalidSignature, NotFound, Unavailable
 from scheduling_service.webhooks.journal import JournalEntry
-from scheduling_service.webhooks.service import Intake, ingest, retry_due_failures
+from scheduling_service.webhooks.service import (
+    Intake,
+    ingest,
+    keep_unapplied,
+    retry_due_failures,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +56,22 @@ class Recovery:
         except (NotFound, InvalidSignature) as refused:
             # Verified when journaled; refused now only if its cohort's secrets changed since.
             logger.warning("journaled delivery refused: %s", refused.detail)
+        except Unavailable:
+            raise  # the database went away again: the entry waits for the next drain
+        except Exception as error:
+            if is_database_unavailable(error):
+                raise
+            # Whatever else it raises, it must not hold up the entries behind it.
+            await self._set_aside(entry, error)
+
+    async def _set_aside(self, entry: JournalEntry, error: Exception) -> None:
+        logger.error(
+            "a journaled delivery could not be applied; it is kept as failed", exc_info=error
+        )
+        try:
+            await keep_unapplied(self.draining, entry.cohort_id, entry.body, error)
+        except Exception as keeping:
+            if is_database_unavailable(keeping):
+                raise
+            logger.error("keeping it failed too; it is set aside in the journal", exc_info=keeping)
+            await self.journal.set_aside(entry.encode())

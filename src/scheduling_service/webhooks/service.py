@@ -187,11 +187,11 @@ async def _keep_failed(
     body: bytes,
     error: Exception,
 ) -> IngestResult:
-    delivery = calcom.parse_delivery(body)
+    event_id, trigger = _identify(body)
     row_id = await WebhookEventRepository(session).insert_if_new(
         cohort_id=cohort_id,
-        event_id=delivery.event_id,
-        trigger=delivery.trigger,
+        event_id=event_id,
+        trigger=trigger,
         raw_body=body,
         outcome=WebhookOutcome.FAILED,
         reason=_describe(error),
@@ -200,7 +200,19 @@ async def _keep_failed(
     )
     # A concurrent copy may have been stored meanwhile, applied or failed: this one is a copy.
     outcome = WebhookOutcome.FAILED if row_id else WebhookOutcome.DUPLICATE
-    return IngestResult(delivery.event_id, Outcome(outcome), trigger=delivery.trigger)
+    return IngestResult(event_id, Outcome(outcome), trigger=trigger)
+
+
+def _identify(body: bytes) -> tuple[str, str | None]:
+    """The event ID and trigger of a verified body, whatever its content: a body that breaks
+    the parser is still kept, under the hash of its bytes."""
+    try:
+        parsed = calcom.parse_delivery(body)
+    except calcom.MalformedDelivery as malformed:
+        return malformed.event_id, malformed.trigger
+    except Exception:
+        return calcom.event_id_for(body, None, None, None), None
+    return parsed.event_id, parsed.trigger
 
 
 async def _queue(
@@ -217,12 +229,7 @@ async def _queue(
     except JournalFull as full:
         raise Unavailable(str(full)) from None
     logger.warning("database unreachable: delivery kept in the journal (%s)", type(error).__name__)
-    trigger: str | None
-    try:
-        parsed = calcom.parse_delivery(body)
-        event_id, trigger = parsed.event_id, parsed.trigger
-    except calcom.MalformedDelivery as malformed:
-        event_id, trigger = malformed.event_id, malformed.trigger
+    event_id, trigger = _identify(body)
     return IngestResult(event_id, Outcome(WebhookOutcome.PENDING), queued=True, trigger=trigger)
 
 
@@ -258,11 +265,37 @@ async def replay_event(
     return refreshed
 
 
+async def keep_unapplied(
+    intake: Intake, cohort_id: uuid.UUID, body: bytes, error: Exception
+) -> IngestResult:
+    """Keep a verified delivery that could not be applied as a `failed` event, in a
+    transaction of its own: it is retried like any failed event, and replayable."""
+
+    async def keep(session: AsyncSession) -> IngestResult:
+        return await _keep_failed(session, intake.settings, cohort_id, body, error)
+
+    return await run_in_transaction(intake.sessionmaker, keep)
+
+
 async def _reapply(session: AsyncSession, settings: Settings, event: WebhookEvent) -> None:
-    delivery = calcom.parse_delivery(event.raw_body)
     try:
         async with session.begin_nested():
+            delivery = calcom.parse_delivery(event.raw_body)
+            if delivery.booking is None:
+                raise calcom.MalformedDelivery(
+                    "not a booking event",
+                    event_id=event.event_id,
+                    trigger=delivery.trigger,
+                    not_json=False,
+                )
             await _apply(session, settings, event.cohort_id, delivery, event.id)
+    except calcom.MalformedDelivery as rejection:
+        # Kept as failed before the parser refused such bodies: it never will apply.
+        event = await WebhookEventRepository(session).get(event.id, for_update=True) or event
+        event.outcome = WebhookOutcome.REJECTED.value
+        event.reason = rejection.reason
+        event.next_attempt_at = None
+        await session.flush()
     except Exception as error:
         if is_database_unavailable(error):
             raise
