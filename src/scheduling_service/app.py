@@ -19,6 +19,7 @@ from scheduling_service.organizations.secrets import CohortSecretCache
 from scheduling_service.orphans.router import router as orphans_router
 from scheduling_service.problems import Problem, install_problem_handlers
 from scheduling_service.schemas import restore_example_nulls
+from scheduling_service.server import give_back_large_blocks
 from scheduling_service.telemetry import RequestTelemetry
 from scheduling_service.webhooks.journal import Journal
 from scheduling_service.webhooks.recovery import Recovery
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        give_back_large_blocks()
         engine = create_engine(database_url or resolve_database_url(settings), settings)
         app.state.engine = engine
         metrics.instrument_pool(engine, settings.database_pool_size)

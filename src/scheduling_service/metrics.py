@@ -57,6 +57,11 @@ HTTP_REQUEST_DURATION = Histogram(
     "Time from a request's arrival to the end of its answer.",
     ["method", "route"],
 )
+HTTP_CONNECTIONS_TIMED_OUT = Counter(
+    "scheduling_http_connections_timed_out_total",
+    "Connections closed because a request's head or body did not arrive in time (server.py).",
+    ["part"],
+)
 API_REQUESTS_SHED = Counter(
     "scheduling_api_requests_shed_total",
     "API requests answered 503 at once because the worker was at capacity (admission.py).",
