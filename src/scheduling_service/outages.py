@@ -5,6 +5,7 @@ import logging
 
 from scheduling_service import metrics
 from scheduling_service.db import is_database_unavailable
+from scheduling_service.errors import Unavailable
 
 logger = logging.getLogger("scheduling_service.outages")
 
@@ -16,7 +17,8 @@ class OutageLog:
 
     def failed(self, error: BaseException, what: str) -> None:
         """A pass failed: an outage is told once; any other failure is a bug, told in full."""
-        if not is_database_unavailable(error):
+        # Unavailable: the secrets cache could not reach the database to verify a delivery.
+        if not (is_database_unavailable(error) or isinstance(error, Unavailable)):
             logger.error("%s: %s failed", self.loop, what, exc_info=error)
             return
         if self.down:

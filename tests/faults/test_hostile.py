@@ -2,8 +2,10 @@
 forged posts cannot fill the journal, and no entry can wedge its drain."""
 
 import asyncio
+import json
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -11,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduling_service.calcom.signature import sign
 from tests.calcom_bodies import booking, encode
-from tests.e2e.server import ServiceProcess, pipelined
+from tests.conftest import JWT_SECRET
+from tests.e2e.server import ServiceProcess, pipelined, service_env
 from tests.faults.harness import (
     Cohort,
     FaultPostgres,
@@ -21,6 +24,8 @@ from tests.faults.harness import (
     wait_until,
     webhook_history_per_application,
 )
+from tests.operations.scrape import parse, value
+from tests.operations.test_logs import lines_of
 
 FORGED_POSTS = 10_000
 
@@ -45,6 +50,17 @@ async def ping(http: httpx.AsyncClient, cohort: Cohort) -> None:
         },
     )
     assert pinged.json()["outcome"] == "ignored"
+
+
+async def post_signed(http: httpx.AsyncClient, cohort: Cohort, body: bytes) -> httpx.Response:
+    return await http.post(
+        f"/webhooks/calcom/{cohort.id}",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Cal-Signature-256": sign(body, cohort.secret),
+        },
+    )
 
 
 def journal_lines(journal: Path) -> int:
@@ -139,3 +155,63 @@ async def test_an_entry_that_cannot_be_applied_does_not_hold_up_the_drain(
     assert kept["outcome"] == "rejected"
     assert "payload.startTime" in kept["reason"]
     assert journal_lines(tmp_path / "journal") == 0
+
+
+LOOPS = ("webhook secrets", "recovery", "dispatcher")
+
+
+async def test_an_outage_is_one_line_per_loop_each_way_and_a_counter(
+    database_url: str, engine: AsyncEngine, postgres: FaultPostgres, tmp_path: Path
+) -> None:
+    quick = "0.2"
+    env = service_env(
+        database_url,
+        JWT_SECRET=JWT_SECRET,
+        JOURNAL_DIR=str(tmp_path / "journal"),
+        RECOVERY_POLL_SECONDS=quick,
+        DISPATCHER_POLL_SECONDS=quick,
+        WEBHOOK_SECRETS_REFRESH_SECONDS=quick,
+    )
+    server = ServiceProcess(env)
+    server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            cohort = await seed(http, engine, applications=1)
+            await ping(http, cohort)
+            await asyncio.to_thread(postgres.stop)
+            answers: Counter[int] = Counter()
+            # Five seconds of an outage: the loops poll 25 times each, the API is asked.
+            for _ in range(25):
+                listed = await http.get(
+                    f"/v1/cohorts/{cohort.id}/webhook-events",
+                    headers=admin_headers(cohort.org_id),
+                )
+                answers[listed.status_code] += 1
+                await asyncio.sleep(0.2)
+            body = encode(booking(uid="during", email=cohort.emails[0]))
+            queued = await post_signed(http, cohort, body)
+            await asyncio.to_thread(postgres.start)
+
+            async def applied() -> bool:
+                try:
+                    history = await webhook_history_per_application(engine, cohort)
+                except Exception:  # the database may still be starting
+                    return False
+                return sum(history.values()) == 1
+
+            await wait_until(applied, 30, "the journaled delivery applied")
+            await asyncio.sleep(1)  # every loop has passed once more
+            scraped = parse((await http.get("/metrics")).text)
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+    outages = lines_of(lines, "scheduling_service.outages")
+
+    assert answers == {503: 25}
+    assert queued.json()["outcome"] == "queued"
+    for loop in LOOPS:
+        said = [line["message"] for line in outages if line["loop"] == loop]
+        assert said == ["database unreachable", "database reachable again"], loop
+        assert value(scraped, "scheduling_database_outages_total", loop=loop) == 1
+    assert [line for line in lines if "exception" in line] == []
+    assert "Traceback" not in server.output()

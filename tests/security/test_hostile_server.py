@@ -20,6 +20,7 @@ from tests.calcom_bodies import booking, encode
 from tests.conftest import JWT_SECRET
 from tests.e2e.server import ServiceProcess, service_env
 from tests.faults.harness import Cohort, admin_headers, seed
+from tests.operations.scrape import parse
 
 
 def start_server(database_url: str, tmp_path: Path, **settings: str) -> ServiceProcess:
@@ -247,3 +248,27 @@ async def test_half_sent_bodies_are_dropped_and_their_memory_given_back(
     # the allocators' fragments (Python's own arenas among them).
     assert after - before < 96
     assert health.status_code == 200
+
+
+async def test_a_client_hanging_up_mid_body_is_one_info_line_not_a_5xx(
+    server: ServiceProcess, http: httpx.AsyncClient, cohort: Cohort
+) -> None:
+    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(webhook_head(cohort.id, 10_000) + b'{"triggerEvent": "BOOKING_')
+    await writer.drain()
+    await asyncio.sleep(0.5)  # the route is reading the body
+    writer.close()
+    await asyncio.sleep(0.5)
+    scraped = parse((await http.get("/metrics")).text)
+
+    route = "/webhooks/calcom/{cohort_id}"
+    lines = [line for line in log_lines(server) if line.get("route") == route]
+    assert [(line["level"], line["status"]) for line in lines] == [("info", 499)]
+    assert [line for line in log_lines(server) if "exception" in line] == []
+    assert "Traceback" not in server.output()
+    counted = {
+        labels: count
+        for (name, labels), count in scraped.items()
+        if name == "scheduling_http_requests_total" and ("route", route) in labels
+    }
+    assert {dict(labels)["status"] for labels in counted} == {"499"}

@@ -7,6 +7,7 @@ import logging
 
 from scheduling_service.db import is_database_unavailable
 from scheduling_service.errors import InvalidSignature, NotFound, Unavailable
+from scheduling_service.outages import OutageLog
 from scheduling_service.webhooks.journal import JournalEntry
 from scheduling_service.webhooks.service import (
     Intake,
@@ -30,11 +31,14 @@ class Recovery:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        outage = OutageLog("recovery")
         while not stop.is_set():
             try:
                 await self.recover_once()
-            except Exception:  # the database may be down; the next pass tries again
-                logger.warning("recovery pass did not finish", exc_info=True)
+            except Exception as error:  # the database may be down; the next pass tries again
+                outage.failed(error, "a recovery pass")
+            else:
+                outage.succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     stop.wait(), timeout=self.draining.settings.recovery_poll_seconds
