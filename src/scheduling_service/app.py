@@ -18,6 +18,7 @@ from scheduling_service.organizations.router import router as organizations_rout
 from scheduling_service.organizations.secrets import CohortSecretCache
 from scheduling_service.orphans.router import router as orphans_router
 from scheduling_service.problems import Problem, install_problem_handlers
+from scheduling_service.redirects import RelativeRedirects
 from scheduling_service.schemas import restore_example_nulls
 from scheduling_service.server import give_back_large_blocks
 from scheduling_service.telemetry import RequestTelemetry
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         max_concurrent=settings.api_max_concurrent_requests,
         queue_timeout=settings.api_queue_timeout_seconds,
     )
+    app.add_middleware(RelativeRedirects)
     # Added last, so outermost: even a request refused by the limits is logged and counted.
     app.add_middleware(RequestTelemetry)
     for router in (

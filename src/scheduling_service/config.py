@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     jwt_algorithms: list[str] = ["HS256", "RS256", "ES256"]
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    jwt_max_token_age: int | None = Field(
+        default=None,
+        ge=1,
+        description="Seconds: a token whose `iat` is older is refused (and `iat` is then "
+        "required), whatever its `exp`; unset: no limit.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /metrics answers only `Authorization: Bearer <this token>`.",
+    )
     webhook_max_body_bytes: int = 1024 * 1024
     api_max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Larger bodies to any other route get 413."

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -272,3 +273,62 @@ async def test_a_client_hanging_up_mid_body_is_one_info_line_not_a_5xx(
         if name == "scheduling_http_requests_total" and ("route", route) in labels
     }
     assert {dict(labels)["status"] for labels in counted} == {"499"}
+
+
+METRICS_TOKEN = "scrape-" + "k3y" * 10
+MAX_TOKEN_AGE = 3600
+
+
+def token(**claims: Any) -> dict[str, str]:
+    now = int(time.time())
+    payload = {"sub": "someone", "role": "system_admin", "exp": now + 3600, **claims}
+    return {"Authorization": f"Bearer {jwt.encode(payload, JWT_SECRET, algorithm='HS256')}"}
+
+
+async def test_metrics_token_relative_redirects_and_token_age(
+    database_url: str, tmp_path: Path
+) -> None:
+    server = start_server(
+        database_url,
+        tmp_path,
+        RUN_DISPATCHER="false",
+        METRICS_TOKEN=METRICS_TOKEN,
+        JWT_MAX_TOKEN_AGE=str(MAX_TOKEN_AGE),
+    )
+    now = int(time.time())
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            scrapes = [
+                await http.get("/metrics", headers=headers)
+                for headers in (
+                    {},
+                    {"Authorization": "Bearer wrong"},
+                    {"Authorization": f"Basic {METRICS_TOKEN}"},
+                    {"Authorization": f"Bearer {METRICS_TOKEN}"},
+                )
+            ]
+            redirected = await http.get(
+                "/v1/organizations/", headers={"Host": "evil.example", **token(iat=now)}
+            )
+            ages = [
+                (
+                    await http.get(
+                        "/v1/organizations/00000000-0000-0000-0000-000000000000", headers=headers
+                    )
+                ).status_code
+                for headers in (
+                    token(iat=now - 60),
+                    token(iat=now - MAX_TOKEN_AGE - 60),
+                    token(),  # no iat: its age cannot be told
+                )
+            ]
+    finally:
+        server.stop()
+
+    assert [s.status_code for s in scrapes] == [401, 401, 401, 200]
+    assert scrapes[0].headers["www-authenticate"] == "Bearer"
+    assert scrapes[0].json()["type"] == "urn:scheduling-service:problem:unauthorized"
+    assert "scheduling_http_requests_total" in scrapes[3].text
+    assert redirected.status_code == 307
+    assert redirected.headers["location"] == "/v1/organizations"
+    assert ages == [404, 401, 401]
