@@ -26,6 +26,7 @@ from bench.cpu import CpuMeter
 from bench.workload import Event, Kind, Workload
 from scheduling_service.config import Settings
 from scheduling_service.db import create_engine, create_sessionmaker
+from scheduling_service.organizations.secrets import CohortSecretCache
 from scheduling_service.webhooks import service
 
 ORIGINAL_KINDS = (
@@ -245,7 +246,10 @@ async def capture(
 
     if driver is not None:
         driver.fetch, driver.fetchrow = fetch, fetchrow
-    intake = service.Intake(create_sessionmaker(engine), settings, None)
+    sessionmaker = create_sessionmaker(engine)
+    intake = service.Intake(
+        sessionmaker, settings, None, CohortSecretCache(sessionmaker, refresh_seconds=60)
+    )
     cohort = workload.cohort
     connection = await asyncpg.connect(_dsn(database_url))
     templates: dict[TemplateKey, Template] = {}

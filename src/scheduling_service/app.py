@@ -18,9 +18,12 @@ from scheduling_service.logs import REQUEST_ID_HEADER
 from scheduling_service.notifications.dispatcher import Dispatcher
 from scheduling_service.notifications.sender import create_sender
 from scheduling_service.organizations.router import router as organizations_router
+from scheduling_service.organizations.secrets import CohortSecretCache
 from scheduling_service.orphans.router import router as orphans_router
 from scheduling_service.problems import Problem, install_problem_handlers
+from scheduling_service.redirects import RelativeRedirects
 from scheduling_service.schemas import restore_example_nulls
+from scheduling_service.server import give_back_large_blocks
 from scheduling_service.telemetry import RequestTelemetry
 from scheduling_service.webhooks.journal import Journal
 from scheduling_service.webhooks.recovery import Recovery
@@ -75,17 +78,25 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        give_back_large_blocks()
         engine = create_engine(database_url or resolve_database_url(settings), settings)
         app.state.engine = engine
         metrics.instrument_pool(engine, settings.database_pool_size)
         app.state.sessionmaker = create_sessionmaker(engine)
+        secrets = CohortSecretCache(
+            app.state.sessionmaker, settings.webhook_secrets_refresh_seconds
+        )
+        # Before the first delivery: the cache is what verifies them (an unreachable
+        # database leaves it empty, and deliveries are refused with 503 until it is filled).
+        await secrets.refresh()
         app.state.intake = Intake(
             app.state.sessionmaker,
             settings,
             Journal(settings.journal_dir, settings.journal_max_bytes),
+            secrets,
         )
         stop = asyncio.Event()
-        background = []
+        background = [asyncio.create_task(secrets.run(stop))]
         if settings.run_recovery:
             background.append(asyncio.create_task(Recovery(app.state.intake).run(stop)))
         if settings.run_dispatcher:
@@ -141,6 +152,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         allow_credentials=False,
         max_age=600,
     )
+    app.add_middleware(RelativeRedirects)
     # Added last, so outermost: even a request refused by the limits is logged and counted.
     app.add_middleware(RequestTelemetry)
     for router in (

@@ -50,12 +50,23 @@ class Principal:
 
 
 class TokenVerifier:
-    """Checks signature, algorithm, expiry and, when configured, audience and issuer."""
+    """Checks signature, algorithm, expiry and, when configured, audience, issuer and age."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
         self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        self._max_age = settings.jwt_max_token_age
+        self._required = ["exp", "sub", "role"] + (["iat"] if self._max_age is not None else [])
+
+    def _refuse_if_too_old(self, claims: dict[str, Any]) -> None:
+        # PyJWT checked that `iat` is a number and not in the future.
+        if self._max_age is not None:
+            age = datetime.now(UTC).timestamp() - float(claims["iat"])
+            if age > self._max_age:
+                raise jwt.InvalidTokenError(
+                    f"issued {int(age)} s ago, more than JWT_MAX_TOKEN_AGE ({self._max_age} s)"
+                )
 
     async def verify(self, token: str) -> Principal:
         try:
@@ -71,10 +82,11 @@ class TokenVerifier:
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
                 options={
-                    "require": ["exp", "sub", "role"],
+                    "require": self._required,
                     "verify_aud": self._settings.jwt_audience is not None,
                 },
             )
+            self._refuse_if_too_old(claims)
         except jwt.PyJWKClientConnectionError:
             # The token may well be good: telling the client it is not would make it drop it.
             raise Unavailable("the token's signing keys cannot be fetched now") from None

@@ -57,8 +57,10 @@ def _serve(args: argparse.Namespace) -> None:
         # The request line is ours (one JSON line with the request ID), not uvicorn's.
         access_log=False,
         # h11 rather than httptools: only h11 bounds the request line and headers (httptools
-        # buffers headers of any size), so an oversized head is refused with a 400.
-        http="h11",
+        # buffers headers of any size), so an oversized head is refused with a 400. Its
+        # protocol gains timeouts for slow heads and bodies (`server.py`).
+        # Named, not imported: each worker imports it after `_share_metrics`.
+        http="scheduling_service.server:GuardedH11Protocol",
         h11_max_incomplete_event_size=settings.server_max_header_bytes,
         timeout_keep_alive=settings.server_timeout_keep_alive,
         limit_concurrency=settings.server_limit_concurrency,

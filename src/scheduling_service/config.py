@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     jwt_algorithms: list[str] = ["HS256", "RS256", "ES256"]
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    jwt_max_token_age: int | None = Field(
+        default=None,
+        ge=1,
+        description="Seconds: a token whose `iat` is older is refused (and `iat` is then "
+        "required), whatever its `exp`; unset: no limit.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /metrics answers only `Authorization: Bearer <this token>`.",
+    )
     webhook_max_body_bytes: int = 1024 * 1024
     api_max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Larger bodies to any other route get 413."
@@ -70,17 +80,36 @@ class Settings(BaseSettings):
     server_timeout_keep_alive: int = Field(
         default=5, ge=1, description="Seconds an idle keep-alive connection is kept open."
     )
+    server_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request head not whole this long after its first byte (or after the "
+        "connection opened) closes the connection.",
+    )
+    server_body_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        description="A request body not whole this long after its head closes the connection.",
+    )
     server_max_header_bytes: int = Field(
         default=16 * 1024,
         ge=4096,
-        description="Request line and headers larger than this are refused with 400.",
+        description="Request line and headers larger than this are refused (400 while still "
+        "incomplete, 431 when they arrive whole).",
     )
     server_limit_concurrency: int | None = Field(
         default=1000,
         ge=1,
-        description="Connections and requests at once; beyond it the server answers 503.",
+        description="Requests in progress at once per worker; beyond it the server answers "
+        "503. Connections still sending a request are bounded by the timeouts instead.",
     )
     webhook_secret_grace_hours: int = Field(default=24, ge=0)
+    webhook_secrets_refresh_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often each process reads every cohort's webhook secrets again, so a "
+        "rotation on one replica is honoured by all within this time.",
+    )
     webhook_lock_timeout_ms: int = Field(
         default=5000, ge=1, description="A webhook event waiting longer on a row lock fails."
     )

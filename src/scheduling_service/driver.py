@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import ClauseElement, event, text
+from sqlalchemy import ClauseElement, event
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -63,9 +63,10 @@ async def connection(session: AsyncSession) -> asyncpg.Connection:
     driver = pooled.driver_connection
     assert driver is not None
     if not driver.is_in_transaction():
-        # SQLAlchemy sends BEGIN with a session's first statement; the hot path always runs
-        # one first (the cohort's secrets), so this only guards against running outside it.
-        await session.execute(text("SELECT 1"))
+        # SQLAlchemy sends BEGIN with a session's first statement, and the hot path's first
+        # statement comes here. Its asyncpg adapter begins the transaction alone (one round
+        # trip, no extra statement), and keeps it, so the session's commit ends it.
+        await cast(Any, pooled)._start_transaction()
     session.info[_DRIVER] = driver
     return driver
 

@@ -1,12 +1,14 @@
 """Operations endpoints: liveness, readiness and metrics."""
 
+import hmac
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from scheduling_service import metrics, migrations
+from scheduling_service import metrics, migrations, problems
+from scheduling_service.problems import ProblemError
 from scheduling_service.schemas import examples
 
 router = APIRouter(tags=["operations"])
@@ -70,20 +72,39 @@ async def readyz(request: Request, response: Response) -> Readiness:
     return Readiness(status="ok", database="ok", migrations="current")
 
 
+def _require_metrics_token(request: Request) -> None:
+    """With METRICS_TOKEN set, a scrape must present it as a bearer token."""
+    token = request.app.state.settings.metrics_token
+    if token is None:
+        return
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode("latin-1"), expected
+    ):
+        raise ProblemError(
+            problems.UNAUTHORIZED,
+            "/metrics needs the METRICS_TOKEN as a bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 @router.get(
     "/metrics",
     operation_id="metrics",
     summary="Prometheus metrics, in the text exposition format",
-    description="For Prometheus; needs no token (keep it off the public network) and "
-    "changes nothing.",
+    description="Open unless METRICS_TOKEN is set; then `Authorization: Bearer <METRICS_TOKEN>` "
+    "is required (401 otherwise). Changes nothing.",
     openapi_extra=_PUBLIC,
     response_class=Response,
+    dependencies=[Depends(_require_metrics_token)],
     responses={
         200: {
             "description": "Counters, gauges and histograms of this process (of all its "
             "workers when `serve` runs several) and the outbox depth read from the database.",
             "content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}},
-        }
+        },
+        **problems.responses(problems.UNAUTHORIZED),
     },
 )
 async def prometheus_metrics(request: Request) -> Response:

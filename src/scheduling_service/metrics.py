@@ -57,6 +57,11 @@ HTTP_REQUEST_DURATION = Histogram(
     "Time from a request's arrival to the end of its answer.",
     ["method", "route"],
 )
+HTTP_CONNECTIONS_TIMED_OUT = Counter(
+    "scheduling_http_connections_timed_out_total",
+    "Connections closed because a request's head or body did not arrive in time (server.py).",
+    ["part"],
+)
 API_REQUESTS_SHED = Counter(
     "scheduling_api_requests_shed_total",
     "API requests answered 503 at once because the worker was at capacity (admission.py).",
@@ -84,6 +89,11 @@ ORPHANS_RESOLVED = Counter(
 OUTBOX_SEND_FAILURES = Counter(
     "scheduling_outbox_send_failures_total",
     "Attempts to send an alert email that failed (each attempt counts once).",
+)
+DATABASE_OUTAGES = Counter(
+    "scheduling_database_outages_total",
+    "Times a background loop found the database unreachable after it had been reachable.",
+    ["loop"],
 )
 DATABASE_POOL_CHECKED_OUT = Gauge(
     "scheduling_db_pool_checked_out_connections",

@@ -8,15 +8,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from scheduling_service import errors
 from scheduling_service.db import is_database_unavailable, sqlstate_of
@@ -71,6 +73,9 @@ AUTHENTICATED = (UNAUTHORIZED, VALIDATION, UNAVAILABLE)
 
 # What a 503 asks the client to wait, in seconds.
 _RETRY = {"Retry-After": "5"}
+# What the request's log line and metrics say when the client hung up before its answer
+# (nginx's "client closed request"); never sent, since nobody is left to read it.
+CLIENT_GONE = 499
 
 _BY_STATUS = {
     kind.status: kind
@@ -363,6 +368,21 @@ def install_problem_handlers(app: FastAPI) -> None:
             return _database_unreachable()
         logger.exception("database error", exc_info=error)
         return problem_response(INTERNAL, "an unexpected error occurred")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(_: Request, error: ClientDisconnect) -> Response:
+        # Nobody is left to answer: the request's log line says 499, and that is all.
+        return Response(status_code=CLIENT_GONE)
+
+    # Handled here rather than by `_unexpected`, which Starlette runs only to re-raise the
+    # error afterwards: uvicorn would log a traceback for every request of an outage.
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _unreachable(request: Request, error: Exception) -> JSONResponse:
+        if not is_database_unavailable(error):
+            return await _unexpected(request, error)
+        return _database_unreachable()
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

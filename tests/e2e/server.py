@@ -1,5 +1,6 @@
 """Runs `scheduling-service serve` as a real process, exactly as a user starts it."""
 
+import asyncio
 import os
 import signal
 import socket
@@ -7,10 +8,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import h11
 import httpx
 
 BIN = Path(sys.executable).parent
@@ -96,3 +99,46 @@ def running_server(env: dict[str, str]) -> Iterator[str]:
     finally:
         server.stop()
         server.log.unlink(missing_ok=True)
+
+
+async def pipelined(port: int, requests: list[bytes], connections: int) -> Counter[int]:
+    """Send raw HTTP/1.1 requests, pipelined over `connections` keep-alive connections (so
+    the client costs next to nothing); answers how many got each status."""
+    statuses: Counter[int] = Counter()
+    shares = [requests[n::connections] for n in range(connections)]
+
+    async def send(share: list[bytes]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        parser = _answer_parser(b"")
+        try:
+            writer.write(b"".join(share))
+            await writer.drain()
+            answered = 0
+            while answered < len(share):
+                event = parser.next_event()
+                if event is h11.NEED_DATA:
+                    data = await reader.read(65536)
+                    if not data:
+                        raise ConnectionError(f"closed after {answered} answers")
+                    parser.receive_data(data)
+                elif isinstance(event, h11.Response):
+                    statuses[event.status_code] += 1
+                elif isinstance(event, h11.EndOfMessage):
+                    answered += 1
+                    # h11 tracks one exchange at a time; the client's side was sent raw.
+                    parser = _answer_parser(parser.trailing_data[0])
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(send(share) for share in shares if share))
+    return statuses
+
+
+def _answer_parser(received: bytes) -> h11.Connection:
+    parser = h11.Connection(h11.CLIENT)
+    # A client parser reads an answer only once it has sent a request itself.
+    parser.send(h11.Request(method="POST", target="/", headers=[("Host", "x")]))
+    parser.send(h11.EndOfMessage())
+    if received:  # empty would mean the connection closed
+        parser.receive_data(received)
+    return parser

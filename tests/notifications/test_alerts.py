@@ -212,3 +212,26 @@ async def test_unknown_time_zone_is_named_and_the_utc_time_still_shown(
     text = smtp.received[0].text
     assert "Tue 12 May 2026 14:00-14:30 UTC" in text
     assert "the booker's time zone 'Mars/Olympus_Mons' is unknown" in text
+
+
+async def test_orphans_at_the_earliest_and_latest_accepted_times_render_in_every_zone(
+    client: AsyncClient, cohort: Json, dispatcher: Dispatcher, smtp: SmtpServer
+) -> None:
+    # A day inside Python's range (the webhook refuses anything closer, issue 11): shown in
+    # the zones furthest west and east of UTC.
+    extremes = [
+        ("0001-01-02T00:00:00Z", "0001-01-02T00:30:00Z", "Etc/GMT+12"),
+        ("9999-12-30T23:00:00Z", "9999-12-30T23:59:59Z", "Pacific/Kiritimati"),
+    ]
+    for n, (start, end, zone) in enumerate(extremes):
+        email = f"edge{n}@example.com"
+        attendee = {"email": email, "name": "Edge", "timeZone": zone}
+        await orphan_booking(
+            client, cohort, n, email=email, start=start, end=end, attendees=[attendee]
+        )
+
+    assert await dispatcher.dispatch_once() == 4
+
+    texts = "\n".join(received.text for received in smtp.received)
+    assert "Mon 01 Jan 1 12:00-12:30 -12 (Etc/GMT+12)" in texts
+    assert "Fri 31 Dec 9999 13:00-13:59 +14 (Pacific/Kiritimati)" in texts

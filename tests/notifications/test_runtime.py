@@ -1,6 +1,7 @@
 """Where the dispatcher runs: the app's lifespan, `scheduling-service worker`, and outages."""
 
 import asyncio
+import logging
 import signal
 
 import pytest
@@ -79,25 +80,39 @@ async def test_stopping_the_dispatcher_finishes_the_message_in_hand_and_no_more(
 async def test_dispatcher_keeps_polling_through_a_database_outage(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="scheduling_service.outages")
     unreachable = create_engine(
         f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x", settings
     )
+    assert settings.database_url is not None
+    reachable = create_engine(settings.database_url, settings)
     fast = settings.model_copy(update={"dispatcher_poll_seconds": 0.05})
     dispatcher = Dispatcher(create_sessionmaker(unreachable), fast, create_sender(fast))
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop))
 
-    async def failed_passes() -> int | None:
-        failures = [r for r in caplog.records if "dispatch pass did not finish" in r.message]
-        return len(failures) if len(failures) >= 3 else None
+    def said(message: str) -> list[str]:
+        return [r.message for r in caplog.records if r.message == message]
+
+    async def logged(message: str) -> list[str] | None:
+        return said(message) or None
 
     try:
-        await eventually(failed_passes, "three failed passes")
+        await eventually(lambda: logged("database unreachable"), "the outage told")
+        await asyncio.sleep(20 * fast.dispatcher_poll_seconds)
+        # The database comes back: the next pass reaches it.
+        dispatcher.sessionmaker = create_sessionmaker(reachable)
+        await eventually(lambda: logged("database reachable again"), "the recovery told")
         assert not task.done()
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=5)
         await unreachable.dispose()
+        await reachable.dispose()
+
+    # Twenty failed passes, one line; no traceback.
+    assert len(said("database unreachable")) == 1
+    assert not [r for r in caplog.records if r.exc_info]
 
 
 async def test_worker_command_sends_alerts_and_stops_on_sigterm(

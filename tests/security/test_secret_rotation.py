@@ -1,5 +1,7 @@
 """Webhook secret rotation (SPEC sections 3 and 5), across two rotations and their grace."""
 
+import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -7,8 +9,10 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 
+from scheduling_service.config import Settings
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
+from tests.security.conftest import serve
 from tests.setup_data import create_cohort, create_org
 
 
@@ -46,6 +50,8 @@ async def test_two_rotations_keep_the_newest_two_secrets_then_only_the_newest(
         await session.execute(
             text("UPDATE cohorts SET previous_secret_expires_at = now() - interval '1 second'")
         )
+    # What every process does each WEBHOOK_SECRETS_REFRESH_SECONDS.
+    await app.state.intake.secrets.refresh()
     after_grace = await accepted(client, cohort, [first, second, third])
 
     assert during_grace == [False, True, True]
@@ -55,3 +61,32 @@ async def test_two_rotations_keep_the_newest_two_secrets_then_only_the_newest(
     )
     # Only the three accepted deliveries are in the event log; refused ones left no trace.
     assert [e["outcome"] for e in events.json()["items"]] == ["orphaned"] * 3
+
+
+async def test_a_rotation_on_one_replica_is_honoured_by_another_within_seconds(
+    client: AsyncClient, tokens: Tokens, settings: Settings, database_url: str
+) -> None:
+    org = await create_org(client, tokens)
+    cohort = await create_cohort(client, tokens, org)
+    first = cohort["webhook_secret"]
+    refresh = 3.0
+    replica = settings.model_copy(update={"webhook_secrets_refresh_seconds": refresh})
+    async with serve(replica, database_url) as other:
+        started = time.monotonic()
+        known = await accepted(other, cohort, [first])
+        second = await rotate(client, tokens, cohort)
+        third = await rotate(client, tokens, cohort)
+        # The first secret, retired by the second rotation, stops working with the refresh.
+        await asyncio.sleep(refresh + 0.5 - (time.monotonic() - started))
+        after_refresh = await accepted(other, cohort, [first, second, third])
+        # Cal.com set up with a newer secret a moment later works there before the next
+        # refresh: a signature that matches nothing cached reads the cohort again.
+        fourth = await rotate(client, tokens, cohort)
+        await asyncio.sleep(1.1)
+        before_next_refresh = await accepted(other, cohort, [fourth])
+        elapsed = time.monotonic() - started
+
+    assert known == [True]
+    assert after_refresh == [False, True, True]
+    assert before_next_refresh == [True]
+    assert elapsed < 2 * refresh

@@ -8,8 +8,8 @@ import httpx
 
 from tests.e2e.server import ServiceProcess, service_env
 
-# h11 refuses a head still incomplete past 16 KiB; uvicorn reads 64 KiB at a time, so a head
-# that big is refused however it arrives.
+# h11 refuses a head still incomplete past 16 KiB (400); a whole head over 16 KiB is refused
+# by the service's protocol (431).
 OVERSIZED_HEAD = 100 * 1024
 
 
@@ -21,19 +21,24 @@ def chunked_padding() -> Iterator[bytes]:
 
 
 def test_server_refuses_oversized_requests_before_any_work(database_url: str) -> None:
-    # A limit of 2 connections, to see it applied.
-    server = ServiceProcess(service_env(database_url, SERVER_LIMIT_CONCURRENCY="2"))
+    # A limit of 1 request at once, to see it applied.
+    server = ServiceProcess(service_env(database_url, SERVER_LIMIT_CONCURRENCY="1"))
     server.start()
     try:
         with httpx.Client(base_url=server.base_url, timeout=10) as http:
             health = http.get("/healthz")
-            # uvicorn counts the asking connection too: beside the client's, kept alive after
-            # the request above, no other fits.
-            with socket.create_connection(("127.0.0.1", server.port)) as other:
-                other.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-                crowded = other.recv(4096)
+            # A request in progress (its body still on the way) takes the one place.
+            with socket.create_connection(("127.0.0.1", server.port)) as busy:
+                busy.sendall(
+                    b"POST /v1/organizations HTTP/1.1\r\nHost: test\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+                )
+                time.sleep(0.2)
+                crowded = http.get("/healthz")
             served_again = _eventually_served(http)
             big_head = http.get("/healthz", headers={"X-Padding": "x" * OVERSIZED_HEAD})
+            # Under 64 KiB, so it arrives in one read: h11 alone would take it whole.
+            whole_head = http.get("/healthz", headers={"X-Padding": "x" * 20 * 1024})
             long_query = http.get("/healthz", params={"pad": "x" * 9000})
             # No token: the size is refused before authentication is even looked at.
             chunked = http.post(
@@ -56,7 +61,8 @@ def test_server_refuses_oversized_requests_before_any_work(database_url: str) ->
         413,
         "urn:scheduling-service:problem:payload-too-large",
     )
-    assert crowded.startswith(b"HTTP/1.1 503 ")
+    assert whole_head.status_code == 431
+    assert crowded.status_code == 503
     assert served_again == 200
 
 

@@ -1,18 +1,23 @@
 """Never losing a delivery: failed effects are kept and retried, an unreachable database
 sends deliveries to the journal (issue "Never lose a Cal.com event")."""
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 
+from scheduling_service.calcom.signature import sign
+from scheduling_service.config import Settings
 from scheduling_service.db import create_engine, create_sessionmaker
+from scheduling_service.webhooks.journal import JournalEntry
 from scheduling_service.webhooks.recovery import Recovery
 from scheduling_service.webhooks.service import Intake, retry_due_failures
-from tests.calcom_bodies import booking, deliver, sample
+from tests.calcom_bodies import booking, deliver, encode, sample
 from tests.conftest import Tokens
 from tests.setup_data import create_application
 
@@ -134,7 +139,7 @@ async def test_delivery_while_database_unreachable_is_journaled_then_applied(
     working: Intake = app.state.intake
     # Nothing listens on port 1: every connection is refused, as when PostgreSQL is down.
     down = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none", app.state.settings)
-    app.state.intake = Intake(create_sessionmaker(down), working.settings, working.journal)
+    app.state.intake = replace(working, sessionmaker=create_sessionmaker(down))
     try:
         responses = [
             await deliver(client, cohort, body)
@@ -161,25 +166,79 @@ async def test_delivery_while_database_unreachable_is_journaled_then_applied(
     assert not working.journal.has_entries()
 
 
-async def test_forged_journal_entries_are_dropped_when_drained(
+async def test_forged_deliveries_while_database_unreachable_are_refused_not_journaled(
     app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
 ) -> None:
     application = await create_application(client, tokens, cohort)
     working: Intake = app.state.intake
     down = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none", app.state.settings)
-    app.state.intake = Intake(create_sessionmaker(down), working.settings, working.journal)
+    app.state.intake = replace(working, sessionmaker=create_sessionmaker(down))
     try:
-        queued = await deliver(client, cohort, booking(uid="a"), signature="0" * 64)
+        forged = await deliver(client, cohort, booking(uid="a"), signature="0" * 64)
     finally:
         app.state.intake = working
         await down.dispose()
 
-    assert queued.status_code == 202
+    assert forged.status_code == 401
+    assert working.journal is not None
+    assert not working.journal.has_entries()
     await Recovery(working).recover_once()
-
     assert await status_of(client, tokens, application) == "waiting_first_round"
     events = await client.get(
         f"/v1/cohorts/{cohort['id']}/webhook-events",
         headers=tokens("admin", cohort["organization_id"]),
     )
     assert events.json()["items"] == []
+
+
+async def test_a_failed_event_that_no_longer_parses_is_rejected_and_the_retries_go_on(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    overflowing = booking(uid="bad", email="x@example.com", start="0001-01-01T00:00:00+05:00")
+    async with failing_history(app):
+        await deliver(client, cohort, booking(uid="good"))
+    # As kept before the parser refused such times: failed, due first.
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(
+            text(
+                "INSERT INTO webhook_events (id, cohort_id, event_id, trigger, raw_body, outcome,"
+                " reason, attempts, next_attempt_at) VALUES (gen_random_uuid(), :cohort, 'bad',"
+                " 'BOOKING_CREATED', :body, 'failed', 'OverflowError', 1, now() - interval '1h')"
+            ),
+            {"cohort": cohort["id"], "body": encode(overflowing)},
+        )
+        await session.execute(
+            text("UPDATE webhook_events SET next_attempt_at = now() WHERE event_id <> 'bad'")
+        )
+
+    retried = await retry_due_failures(app.state.sessionmaker, app.state.settings, limit=10)
+
+    assert retried == 2
+    assert await status_of(client, tokens, application) == "first_round_scheduled"
+    events = await client.get(
+        f"/v1/cohorts/{cohort['id']}/webhook-events",
+        params={"outcome": "rejected"},
+        headers=tokens("admin", cohort["organization_id"]),
+    )
+    [rejected] = events.json()["items"]
+    assert "cannot be converted to UTC" in rejected["reason"]
+    assert rejected["next_attempt_at"] is None
+
+
+async def test_a_journal_line_cut_short_is_set_aside_and_the_drain_goes_on(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json, settings: Settings
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    body = encode(booking(uid="a"))
+    entry = JournalEntry(uuid.UUID(cohort["id"]), body, sign(body, cohort["webhook_secret"]))
+    settings.journal_dir.mkdir(parents=True, exist_ok=True)
+    cut = entry.encode()[:40]
+    (settings.journal_dir / "journal.jsonl").write_bytes(cut + b"\n" + entry.encode())
+
+    drained, _ = await Recovery(app.state.intake).recover_once()
+
+    assert drained == 1
+    assert await status_of(client, tokens, application) == "first_round_scheduled"
+    assert (settings.journal_dir / "set-aside.log").read_bytes() == cut + b"\n"
+    assert not app.state.intake.journal.has_entries()

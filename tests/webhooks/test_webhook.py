@@ -615,6 +615,8 @@ async def test_previous_secret_is_accepted_only_during_the_grace_period(
         await session.execute(
             text("UPDATE cohorts SET previous_secret_expires_at = now() - interval '1 second'")
         )
+    # What every process does each WEBHOOK_SECRETS_REFRESH_SECONDS.
+    await app.state.intake.secrets.refresh()
     expired = await deliver(client, cohort, booking(uid="c"))
 
     assert (old.status_code, new.status_code, expired.status_code) == (200, 200, 401)

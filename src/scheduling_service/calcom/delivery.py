@@ -17,7 +17,7 @@ What Cal.com sends is described in shared/calcom/PROTOCOL.md. The rules applied 
 import hashlib
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
@@ -80,14 +80,29 @@ def _storable(value: str) -> str:
     return value
 
 
+# A time is kept only if every time zone can show it: in UTC, a day inside the years 1 to
+# 9999 that Python's datetime can hold (no zone is a day away from UTC).
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+
+
 def _iso_time(value: object) -> datetime:
     # Parsed here, strictly: pydantic alone would take a number as a Unix timestamp.
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 time with an offset")
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError("must be an ISO 8601 time with an offset") from None
+    if moment.tzinfo is None:
+        return moment  # refused as naive, by AwareDatetime
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: it cannot be converted to UTC") from None
+    if not _EARLIEST <= utc <= _LATEST:
+        raise ValueError("is out of range: too close to the year 1 or 9999 to show in every zone")
+    return utc
 
 
 Text = Annotated[str, AfterValidator(_storable)]

@@ -27,6 +27,7 @@ from scheduling_service.models import MessageState, OutboxMessage
 from scheduling_service.notifications.repository import OutboxRepository
 from scheduling_service.notifications.sender import Sender, create_sender
 from scheduling_service.notifications.templates import render
+from scheduling_service.outages import OutageLog
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +40,14 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send due messages until `stop` is set; the message being sent then is finished."""
+        outage = OutageLog("dispatcher")
         while not stop.is_set():
             try:
                 await self.dispatch_once(stop)
-            except Exception:  # the database may be down; the next pass tries again
-                logger.warning("outbox dispatch pass did not finish", exc_info=True)
+            except Exception as error:  # the database may be down; the next pass tries again
+                outage.failed(error, "an outbox dispatch pass")
+            else:
+                outage.succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.dispatcher_poll_seconds)
 

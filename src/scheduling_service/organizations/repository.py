@@ -27,13 +27,14 @@ class OrganizationRepository:
 
 
 _cohorts = cast(Table, Cohort.__table__)
-# Every delivery reads this: built once (see `scheduling_service.writes`), no ORM object.
-_SECRETS = select(
+# What the webhook secret cache reads (`organizations.secrets`): built once, no ORM object.
+_ALL_SECRETS = select(
     _cohorts.c.id,
     _cohorts.c.webhook_secret,
     _cohorts.c.previous_webhook_secret,
     _cohorts.c.previous_secret_expires_at,
-).where(_cohorts.c.id == bindparam("cohort_id"))
+)
+_SECRETS = _ALL_SECRETS.where(_cohorts.c.id == bindparam("cohort_id"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class CohortRepository:
     async def secrets(self, cohort_id: uuid.UUID) -> CohortSecrets | None:
         row = (await self.session.execute(_SECRETS, {"cohort_id": cohort_id})).first()
         return None if row is None else CohortSecrets(**row._mapping)
+
+    async def all_secrets(self) -> list[CohortSecrets]:
+        rows = await self.session.execute(_ALL_SECRETS)
+        return [CohortSecrets(**row._mapping) for row in rows]
 
     async def add(self, cohort: Cohort) -> Cohort:
         self.session.add(cohort)

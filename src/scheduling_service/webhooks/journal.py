@@ -1,9 +1,10 @@
 """A local, durable journal of deliveries received while the database is unreachable.
 
 Cal.com never retries, so a delivery that cannot be stored in PostgreSQL is appended here,
-flushed and fsynced before it is answered, and applied once the database is back. Entries
-are not verified when written (the cohort's secret is in the database); they are verified
-when drained, like any delivery. Several processes may share the directory: appends and the
+flushed and fsynced before it is answered, and applied once the database is back. Only
+deliveries whose signature verified are written (see `organizations.secrets`). An entry that
+cannot be applied is kept as a failed event, or set aside, so it never holds up the rest.
+Several processes may share the directory: appends and the
 hand-over to a drainer are serialized with `flock`, and each drained file is locked by the one
 process applying it, so a file left by a killed drainer is picked up by the next.
 """
@@ -24,6 +25,8 @@ from anyio import to_thread
 
 _APPENDING = "journal.jsonl"
 _DRAINING_PREFIX = "draining-"
+# Not `*.jsonl`: entries here are out of the drain and of the size count.
+_SET_ASIDE = "set-aside.log"
 
 
 class JournalFull(Exception):
@@ -61,6 +64,11 @@ class Journal:
         """Durably append the entry; it is on disk when this returns."""
         await to_thread.run_sync(self._append, entry.encode())
 
+    async def set_aside(self, record: bytes) -> None:
+        """Keep an entry that cannot be applied in `set-aside.log`, out of the drain's way,
+        for an operator to look at."""
+        await to_thread.run_sync(self._set_aside, record.rstrip(b"\n") + b"\n")
+
     def has_entries(self) -> bool:
         return any(self._files())
 
@@ -77,9 +85,16 @@ class Journal:
                 if handle is None:
                     continue
                 for line in handle:
-                    if line.strip():
-                        await apply(JournalEntry.decode(line))
-                        applied += 1
+                    if not line.strip():
+                        continue
+                    try:
+                        entry = JournalEntry.decode(line)
+                    except (ValueError, KeyError, TypeError):
+                        # A line cut short by a crash mid-append: kept aside, not a wedge.
+                        await self.set_aside(line)
+                        continue
+                    await apply(entry)
+                    applied += 1
                 path.unlink()
         return applied
 
@@ -102,6 +117,12 @@ class Journal:
             finally:
                 os.close(descriptor)
         _fsync_directory(self.directory)
+
+    def _set_aside(self, record: bytes) -> None:
+        with self._directory_lock(), open(self.directory / _SET_ASIDE, "ab") as log:
+            log.write(record)
+            log.flush()
+            os.fsync(log.fileno())
 
     def _hand_over(self) -> None:
         """Move the appended file aside for draining, so appends go on into a new one."""

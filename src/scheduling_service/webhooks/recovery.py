@@ -5,9 +5,16 @@ import asyncio
 import contextlib
 import logging
 
-from scheduling_service.errors import DomainError
+from scheduling_service.db import is_database_unavailable
+from scheduling_service.errors import InvalidSignature, NotFound, Unavailable
+from scheduling_service.outages import OutageLog
 from scheduling_service.webhooks.journal import JournalEntry
-from scheduling_service.webhooks.service import Intake, ingest, retry_due_failures
+from scheduling_service.webhooks.service import (
+    Intake,
+    ingest,
+    keep_unapplied,
+    retry_due_failures,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -19,14 +26,19 @@ class Recovery:
         assert intake.journal is not None, "recovery drains the intake's journal"
         self.journal = intake.journal
         # While draining, a database outage must stop the drain, not journal the entry again.
-        self.draining = Intake(intake.sessionmaker, intake.settings, journal=None)
+        self.draining = Intake(
+            intake.sessionmaker, intake.settings, journal=None, secrets=intake.secrets
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
+        outage = OutageLog("recovery")
         while not stop.is_set():
             try:
                 await self.recover_once()
-            except Exception:  # the database may be down; the next pass tries again
-                logger.warning("recovery pass did not finish", exc_info=True)
+            except Exception as error:  # the database may be down; the next pass tries again
+                outage.failed(error, "a recovery pass")
+            else:
+                outage.succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     stop.wait(), timeout=self.draining.settings.recovery_poll_seconds
@@ -45,6 +57,25 @@ class Recovery:
     async def _apply(self, entry: JournalEntry) -> None:
         try:
             await ingest(self.draining, entry.cohort_id, entry.body, entry.signature)
-        except DomainError as refused:
-            # Not authentic, or for no cohort: journaled unverified, dropped now.
+        except (NotFound, InvalidSignature) as refused:
+            # Verified when journaled; refused now only if its cohort's secrets changed since.
             logger.warning("journaled delivery refused: %s", refused.detail)
+        except Unavailable:
+            raise  # the database went away again: the entry waits for the next drain
+        except Exception as error:
+            if is_database_unavailable(error):
+                raise
+            # Whatever else it raises, it must not hold up the entries behind it.
+            await self._set_aside(entry, error)
+
+    async def _set_aside(self, entry: JournalEntry, error: Exception) -> None:
+        logger.error(
+            "a journaled delivery could not be applied; it is kept as failed", exc_info=error
+        )
+        try:
+            await keep_unapplied(self.draining, entry.cohort_id, entry.body, error)
+        except Exception as keeping:
+            if is_database_unavailable(keeping):
+                raise
+            logger.error("keeping it failed too; it is set aside in the journal", exc_info=keeping)
+            await self.journal.set_aside(entry.encode())

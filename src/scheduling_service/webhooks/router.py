@@ -106,10 +106,13 @@ def _is_json(request: Request) -> bool:
     return media_type == "application/json"
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _refuse_declared_size(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ProblemError(problems.PAYLOAD_TOO_LARGE, f"the body is over {limit} bytes")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
@@ -129,12 +132,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
         "default webhook envelope (version 2021-10-20) as `application/json`; "
         "`X-Cal-Signature-256` is the lowercase hex HMAC-SHA256 of the raw body keyed with the "
         "secret (during a rotation's grace period, the previous secret too). Checked in order: "
-        "size (413), cohort (404), signature (401, whatever the content type), then the body. "
-        "An authentic body that is not the envelope is kept in the event log as `rejected` and "
-        "answered 415 when it is not JSON and not sent as JSON (a Cal.com custom payload "
-        "template in text), 400 when it is not JSON, 422 when it is not a booking Cal.com would "
-        "send; the detail names a custom payload template when that is the likely cause. Each "
-        "event is applied once, however often it is delivered."
+        "declared size (413), cohort (404, before the body is read; 503 when it cannot be told "
+        "because the database is unreachable), size (413), signature (401, whatever the content "
+        "type), then the body. An authentic body that is not the envelope is kept in the event "
+        "log as `rejected` and answered 415 when it is not JSON and not sent as JSON (a Cal.com "
+        "custom payload template in text), 400 when it is not JSON, 422 when it is not a booking "
+        "Cal.com would send; the detail names a custom payload template when that is the likely "
+        "cause. Each event is applied once, however often it is delivered."
     ),
     openapi_extra={
         "security": [],
@@ -191,8 +195,13 @@ async def receive_calcom_webhook(
         cohort = uuid.UUID(cohort_id)
     except ValueError:
         raise NotFound("cohort not found") from None
-    body = await _read_body(request, request.app.state.settings.webhook_max_body_bytes)
-    result = await service.receive(request.app.state.intake, cohort, body, x_cal_signature_256)
+    intake: service.Intake = request.app.state.intake
+    limit = intake.settings.webhook_max_body_bytes
+    _refuse_declared_size(request, limit)
+    # A body to no cohort is refused before a byte of it is read.
+    await service.admit(intake, cohort)
+    body = await _read_body(request, limit)
+    result = await service.receive(intake, cohort, body, x_cal_signature_256)
     if result.rejection is not None:
         kind = problems.INVALID_WEBHOOK
         if result.rejection.not_json:

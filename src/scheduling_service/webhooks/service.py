@@ -18,13 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduling_service.auth import Principal
 from scheduling_service.backoff import exponential_backoff
 from scheduling_service.calcom import delivery as calcom
-from scheduling_service.calcom.signature import mismatch_detail, signature_matches
 from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker, is_database_unavailable, run_in_transaction
-from scheduling_service.errors import DomainError, InvalidSignature, NotFound, Unavailable
+from scheduling_service.errors import DomainError, NotFound, Unavailable
 from scheduling_service.models import WebhookEvent, WebhookOutcome
-from scheduling_service.organizations.repository import CohortRepository, CohortSecrets
-from scheduling_service.organizations.service import accepted_secrets, get_cohort_as_admin
+from scheduling_service.organizations.secrets import CohortSecretCache
+from scheduling_service.organizations.service import get_cohort_as_admin
 from scheduling_service.webhooks import telemetry
 from scheduling_service.webhooks.applier import BookingApplier, Outcome
 from scheduling_service.webhooks.journal import Journal, JournalEntry, JournalFull
@@ -36,11 +35,12 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Intake:
     """Where deliveries go: the database, and the journal for when it is unreachable (None
-    while the journal itself is being drained)."""
+    while the journal itself is being drained); `secrets` verifies them first."""
 
     sessionmaker: SessionMaker
     settings: Settings
     journal: Journal | None
+    secrets: CohortSecretCache
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,17 @@ class IngestResult:
     """The database was unreachable: the delivery is in the journal, to be applied later."""
     trigger: str | None = None
     """`triggerEvent`, when the body has one."""
+
+
+async def admit(intake: Intake, cohort_id: uuid.UUID) -> None:
+    """Refuse a delivery to an unknown cohort before its body is read (counted and logged
+    like any refused delivery)."""
+    started = time.perf_counter()
+    try:
+        await intake.secrets.lookup(cohort_id)
+    except DomainError as error:
+        telemetry.refused(cohort_id, error, time.perf_counter() - started)
+        raise
 
 
 async def receive(
@@ -76,8 +87,12 @@ async def receive(
 async def ingest(
     intake: Intake, cohort_id: uuid.UUID, body: bytes, signature: str | None
 ) -> IngestResult:
+    """Verify, then record and apply the delivery; only a verified one is ever stored or
+    journaled (NotFound, InvalidSignature or Unavailable otherwise)."""
+    await intake.secrets.verify(cohort_id, body, signature)
+
     async def apply(session: AsyncSession) -> IngestResult:
-        return await _ingest(session, intake.settings, cohort_id, body, signature)
+        return await _ingest(session, intake.settings, cohort_id, body)
 
     try:
         return await run_in_transaction(intake.sessionmaker, apply)
@@ -90,7 +105,7 @@ async def ingest(
     logger.error("applying a delivery failed; it is kept to be retried", exc_info=failure)
 
     async def keep(session: AsyncSession) -> IngestResult:
-        return await _keep_failed(session, intake.settings, cohort_id, body, signature, failure)
+        return await _keep_failed(session, intake.settings, cohort_id, body, failure)
 
     try:
         return await run_in_transaction(intake.sessionmaker, keep)
@@ -100,31 +115,15 @@ async def ingest(
         raise
 
 
-async def _verified_cohort(
-    session: AsyncSession, cohort_id: uuid.UUID, body: bytes, signature: str | None
-) -> CohortSecrets:
-    cohort = await CohortRepository(session).secrets(cohort_id)
-    if cohort is None:
-        raise NotFound("cohort not found")
-    if not signature_matches(body, signature, accepted_secrets(cohort, datetime.now(UTC))):
-        raise InvalidSignature(mismatch_detail(signature))
-    return cohort
-
-
 async def _ingest(
-    session: AsyncSession,
-    settings: Settings,
-    cohort_id: uuid.UUID,
-    body: bytes,
-    signature: str | None,
+    session: AsyncSession, settings: Settings, cohort_id: uuid.UUID, body: bytes
 ) -> IngestResult:
-    cohort = await _verified_cohort(session, cohort_id, body, signature)
     events = WebhookEventRepository(session)
     try:
         delivery = calcom.parse_delivery(body)
     except calcom.MalformedDelivery as rejection:
         await events.insert_if_new(
-            cohort_id=cohort.id,
+            cohort_id=cohort_id,
             event_id=rejection.event_id,
             trigger=rejection.trigger,
             raw_body=body,
@@ -142,7 +141,7 @@ async def _ingest(
             delivery.event_id, Outcome(WebhookOutcome.IGNORED), trigger=delivery.trigger
         )
     row_id = await events.insert_if_new(
-        cohort_id=cohort.id,
+        cohort_id=cohort_id,
         event_id=delivery.event_id,
         trigger=delivery.trigger,
         raw_body=body,
@@ -158,7 +157,7 @@ async def _ingest(
             delivery.event_id, Outcome(WebhookOutcome.IGNORED), trigger=delivery.trigger
         )
     # Storing the event set the lock timeout (see `_apply`).
-    outcome = await _apply(session, settings, cohort.id, delivery, row_id, lock_timeout_set=True)
+    outcome = await _apply(session, settings, cohort_id, delivery, row_id, lock_timeout_set=True)
     return IngestResult(delivery.event_id, outcome, trigger=delivery.trigger)
 
 
@@ -189,15 +188,13 @@ async def _keep_failed(
     settings: Settings,
     cohort_id: uuid.UUID,
     body: bytes,
-    signature: str | None,
     error: Exception,
 ) -> IngestResult:
-    cohort = await _verified_cohort(session, cohort_id, body, signature)
-    delivery = calcom.parse_delivery(body)
+    event_id, trigger = _identify(body)
     row_id = await WebhookEventRepository(session).insert_if_new(
-        cohort_id=cohort.id,
-        event_id=delivery.event_id,
-        trigger=delivery.trigger,
+        cohort_id=cohort_id,
+        event_id=event_id,
+        trigger=trigger,
         raw_body=body,
         outcome=WebhookOutcome.FAILED,
         reason=_describe(error),
@@ -206,7 +203,19 @@ async def _keep_failed(
     )
     # A concurrent copy may have been stored meanwhile, applied or failed: this one is a copy.
     outcome = WebhookOutcome.FAILED if row_id else WebhookOutcome.DUPLICATE
-    return IngestResult(delivery.event_id, Outcome(outcome), trigger=delivery.trigger)
+    return IngestResult(event_id, Outcome(outcome), trigger=trigger)
+
+
+def _identify(body: bytes) -> tuple[str, str | None]:
+    """The event ID and trigger of a verified body, whatever its content: a body that breaks
+    the parser is still kept, under the hash of its bytes."""
+    try:
+        parsed = calcom.parse_delivery(body)
+    except calcom.MalformedDelivery as malformed:
+        return malformed.event_id, malformed.trigger
+    except Exception:
+        return calcom.event_id_for(body, None, None, None), None
+    return parsed.event_id, parsed.trigger
 
 
 async def _queue(
@@ -223,12 +232,7 @@ async def _queue(
     except JournalFull as full:
         raise Unavailable(str(full)) from None
     logger.warning("database unreachable: delivery kept in the journal (%s)", type(error).__name__)
-    trigger: str | None
-    try:
-        parsed = calcom.parse_delivery(body)
-        event_id, trigger = parsed.event_id, parsed.trigger
-    except calcom.MalformedDelivery as malformed:
-        event_id, trigger = malformed.event_id, malformed.trigger
+    event_id, trigger = _identify(body)
     return IngestResult(event_id, Outcome(WebhookOutcome.PENDING), queued=True, trigger=trigger)
 
 
@@ -264,11 +268,37 @@ async def replay_event(
     return refreshed
 
 
+async def keep_unapplied(
+    intake: Intake, cohort_id: uuid.UUID, body: bytes, error: Exception
+) -> IngestResult:
+    """Keep a verified delivery that could not be applied as a `failed` event, in a
+    transaction of its own: it is retried like any failed event, and replayable."""
+
+    async def keep(session: AsyncSession) -> IngestResult:
+        return await _keep_failed(session, intake.settings, cohort_id, body, error)
+
+    return await run_in_transaction(intake.sessionmaker, keep)
+
+
 async def _reapply(session: AsyncSession, settings: Settings, event: WebhookEvent) -> None:
-    delivery = calcom.parse_delivery(event.raw_body)
     try:
         async with session.begin_nested():
+            delivery = calcom.parse_delivery(event.raw_body)
+            if delivery.booking is None:
+                raise calcom.MalformedDelivery(
+                    "not a booking event",
+                    event_id=event.event_id,
+                    trigger=delivery.trigger,
+                    not_json=False,
+                )
             await _apply(session, settings, event.cohort_id, delivery, event.id)
+    except calcom.MalformedDelivery as rejection:
+        # Kept as failed before the parser refused such bodies: it never will apply.
+        event = await WebhookEventRepository(session).get(event.id, for_update=True) or event
+        event.outcome = WebhookOutcome.REJECTED.value
+        event.reason = rejection.reason
+        event.next_attempt_at = None
+        await session.flush()
     except Exception as error:
         if is_database_unavailable(error):
             raise
