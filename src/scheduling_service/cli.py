@@ -13,21 +13,27 @@ from pathlib import Path
 
 import httpx
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from scheduling_service.auth import Role, issue_token
-from scheduling_service.config import get_settings
+from scheduling_service.config import Settings, get_settings
 from scheduling_service.logs import logging_config
+from scheduling_service.notifications.endpoint import SmtpEndpoint
 
 # `serve` hands this to its workers; `scheduling_service.app` must not be imported before it
 # is set (see `_share_metrics`).
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
+class Refusal(Exception):
+    """A mistake of the person running the command (a setting, an address): shown as one
+    line on stderr, exit code 1, no traceback."""
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from scheduling_service.db import resolve_database_url
-    from scheduling_service.migrations import upgrade_to_head
 
     settings = get_settings()
     workers = args.workers or settings.workers()
@@ -39,7 +45,8 @@ def _serve(args: argparse.Namespace) -> None:
     url = resolve_database_url(settings)
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
-    upgrade_to_head(url)
+    _upgrade(url)
+    _warn_if_mail_server_unreachable(settings)
     print(
         f"scheduling-service listening on http://{args.host}:{args.port} "
         f"({workers} worker{'s' if workers > 1 else ''})",
@@ -76,21 +83,59 @@ def _share_metrics(configured: Path | None) -> None:
     os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
 
 
-def _migrate(_: argparse.Namespace) -> None:
-    from scheduling_service.db import resolve_database_url
+def _upgrade(url: str) -> None:
+    """Apply the migrations; a database that cannot be reached is the operator's to fix."""
+    from scheduling_service.db import connection_failure
     from scheduling_service.migrations import upgrade_to_head
 
-    upgrade_to_head(resolve_database_url(get_settings()))
+    try:
+        upgrade_to_head(url)
+    except Exception as error:
+        failure = connection_failure(error, url)
+        if failure is None:
+            raise
+        raise Refusal(failure) from None
+
+
+def _warn_if_mail_server_unreachable(settings: Settings) -> None:
+    """Alerts wait in the outbox while the mail server is down, so this only warns."""
+    from scheduling_service.notifications.sender import unreachable_reason
+
+    if not settings.smtp_url or not settings.run_dispatcher:
+        return
+    reason = asyncio.run(unreachable_reason(SmtpEndpoint.from_url(settings.smtp_url)))
+    if reason is not None:
+        print(
+            f"scheduling-service: warning: the mail server of SMTP_URL does not answer "
+            f"({reason}); alerts wait in the outbox until it does",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _migrate(_: argparse.Namespace) -> None:
+    from scheduling_service.db import resolve_database_url
+
+    _upgrade(resolve_database_url(get_settings()))
 
 
 def _worker(_: argparse.Namespace) -> None:
-    from scheduling_service.db import resolve_database_url
+    from scheduling_service.db import check_connection, connection_failure, resolve_database_url
     from scheduling_service.notifications.dispatcher import run_worker
 
     settings = get_settings()
+    url = resolve_database_url(settings)
+    try:
+        asyncio.run(check_connection(url))
+    except Exception as error:
+        failure = connection_failure(error, url)
+        if failure is None:
+            raise
+        raise Refusal(failure) from None
+    _warn_if_mail_server_unreachable(settings)
     # No migration here: `serve` or `migrate` owns the schema, and running it from several
     # processes at once would race. Until it exists, each pass fails, is logged, and retried.
-    asyncio.run(run_worker(settings, resolve_database_url(settings)))
+    asyncio.run(run_worker(settings, url))
 
 
 def _token(args: argparse.Namespace) -> None:
@@ -198,19 +243,28 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     try:
-        settings = get_settings()
-    except ValidationError as error:
-        # A refused configuration is the operator's to fix: one line, not a traceback.
-        sys.exit(f"scheduling-service: invalid configuration: {_describe(error)}")
-    # Logs go to stderr, so stdout carries only what a command prints (a token, a document).
-    logging.config.dictConfig(logging_config(settings.log_level))
-    args.run(args)
+        try:
+            settings = get_settings()
+        except (ValidationError, SettingsError) as error:
+            raise Refusal(f"invalid configuration: {_describe(error)}") from None
+        refusals = settings.production_refusals()
+        if refusals:
+            raise Refusal("invalid configuration: production refuses " + "; ".join(refusals))
+        # Logs go to stderr, so stdout carries only what a command prints (a token, a document).
+        logging.config.dictConfig(logging_config(settings.log_level))
+        args.run(args)
+    except Refusal as refusal:
+        sys.exit(f"scheduling-service: {refusal}")
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError | SettingsError) -> str:
+    if isinstance(error, SettingsError):
+        # pydantic-settings parses list settings as JSON before validating them.
+        field = str(error).split('"')[1].upper() if '"' in str(error) else "a setting"
+        return f'{field}: not valid JSON; write a JSON list, e.g. ["HS256"]'
     parts = []
     for item in error.errors():
         message = str(item["msg"]).removeprefix("Value error, ")
         field = "_".join(str(part) for part in item["loc"]).upper()
-        parts.append(f"{field}: {message}" if field else message)
+        parts.append(f"{field}: {message}" if field and not message.startswith(field) else message)
     return "; ".join(parts)
