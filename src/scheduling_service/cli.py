@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,12 +31,63 @@ class Refusal(Exception):
     line on stderr, exit code 1, no traceback."""
 
 
-def _serve(args: argparse.Namespace) -> None:
+# The settings each command reads; a command is refused only for these (`serve` reads all).
+COMMON = frozenset({"environment", "log_level"})
+DATABASE = COMMON | {
+    "database_url",
+    "embedded_postgres_dir",
+    "database_pool_size",
+    "database_pool_timeout_seconds",
+}
+MIGRATE_USES = DATABASE
+WORKER_USES = DATABASE | {
+    "smtp_url",
+    "alert_from",
+    "app_base_url",
+    "public_base_url",
+    "alert_limit_per_window",
+    "alert_window_seconds",
+    "outbox_max_attempts",
+    "outbox_retry_base_seconds",
+    "outbox_retry_max_seconds",
+    "dispatcher_poll_seconds",
+}
+TOKEN_USES = COMMON | {"jwt_secret", "jwt_jwks_url", "jwt_audience", "jwt_issuer"}
+
+
+def load_settings(uses: frozenset[str] | None) -> Settings:
+    """The settings, checked only where the command reads them (`uses`; None: all). A setting
+    it does not read is left at its default when it fails validation."""
+    try:
+        settings = _validated(uses)
+    except SettingsError as error:
+        raise Refusal(f"invalid configuration: {_describe(error)}") from None
+    refusals = settings.production_refusals(uses)
+    if refusals:
+        raise Refusal("invalid configuration: production refuses " + "; ".join(refusals))
+    return settings
+
+
+def _validated(uses: frozenset[str] | None) -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as error:
+        unused = {
+            str(item["loc"][0])
+            for item in error.errors()
+            if uses is not None and item["loc"] and item["loc"][0] not in uses
+        }
+        if not unused or _describe(error, unused):
+            raise Refusal(f"invalid configuration: {_describe(error, unused)}") from None
+    # Given values outrank the environment's.
+    return Settings(**{name: Settings.model_fields[name].get_default() for name in unused})
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     from scheduling_service.db import resolve_database_url
 
-    settings = get_settings()
     workers = args.workers or settings.workers()
     if workers > 1 or settings.prometheus_multiproc_dir is not None:
         _share_metrics(settings.prometheus_multiproc_dir)
@@ -113,17 +165,16 @@ def _warn_if_mail_server_unreachable(settings: Settings) -> None:
         )
 
 
-def _migrate(_: argparse.Namespace) -> None:
+def _migrate(_: argparse.Namespace, settings: Settings) -> None:
     from scheduling_service.db import resolve_database_url
 
-    _upgrade(resolve_database_url(get_settings()))
+    _upgrade(resolve_database_url(settings))
 
 
-def _worker(_: argparse.Namespace) -> None:
+def _worker(_: argparse.Namespace, settings: Settings) -> None:
     from scheduling_service.db import check_connection, connection_failure, resolve_database_url
     from scheduling_service.notifications.dispatcher import run_worker
 
-    settings = get_settings()
     url = resolve_database_url(settings)
     try:
         asyncio.run(check_connection(url))
@@ -138,12 +189,14 @@ def _worker(_: argparse.Namespace) -> None:
     asyncio.run(run_worker(settings, url))
 
 
-def _token(args: argparse.Namespace) -> None:
+def _token(args: argparse.Namespace, settings: Settings) -> None:
     role = Role(args.role)
+    if settings.jwt_secret is None:
+        raise Refusal("token signs with JWT_SECRET, which is not set: set it")
     if role is not Role.SYSTEM_ADMIN and args.org is None:
         sys.exit("--org is required for the member and admin roles")
     token = issue_token(
-        get_settings(),
+        settings,
         role=role,
         organization_id=args.org,
         subject=args.sub,
@@ -152,7 +205,7 @@ def _token(args: argparse.Namespace) -> None:
     print(token)
 
 
-def _simulate(args: argparse.Namespace) -> None:
+def _simulate(args: argparse.Namespace, settings: Settings) -> None:
     from scheduling_service.calcom import simulator
 
     start = args.start or (datetime.now(UTC) + timedelta(days=1)).replace(
@@ -183,10 +236,10 @@ def _aware_time(value: str) -> datetime:
     return moment
 
 
-def _openapi(_: argparse.Namespace) -> None:
+def _openapi(_: argparse.Namespace, settings: Settings) -> None:
     from scheduling_service.app import create_app
 
-    print(json.dumps(create_app(get_settings(), "unused://").openapi(), indent=2))
+    print(json.dumps(create_app(settings, "unused://").openapi(), indent=2))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -202,23 +255,23 @@ def main(argv: list[str] | None = None) -> None:
         help="worker processes (default: WEB_CONCURRENCY, else 1 in development and one per "
         "CPU in production)",
     )
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_serve, uses=None)
 
     migrate = commands.add_parser("migrate", help="apply the database migrations")
-    migrate.set_defaults(run=_migrate)
+    migrate.set_defaults(run=_migrate, uses=MIGRATE_USES)
 
     worker = commands.add_parser("worker", help="only send the outbox's alert emails")
-    worker.set_defaults(run=_worker)
+    worker.set_defaults(run=_worker, uses=WORKER_USES)
 
     token = commands.add_parser("token", help="print a signed JWT for local use")
     token.add_argument("--role", choices=[r.value for r in Role], required=True)
     token.add_argument("--org", type=uuid.UUID, help="organization ID (not for system_admin)")
     token.add_argument("--sub", default="local-user", help="the user the token names")
     token.add_argument("--hours", type=float, default=12.0, help="validity in hours")
-    token.set_defaults(run=_token)
+    token.set_defaults(run=_token, uses=TOKEN_USES)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
-    openapi.set_defaults(run=_openapi)
+    openapi.set_defaults(run=_openapi, uses=COMMON)
 
     simulate = commands.add_parser(
         "simulate",
@@ -239,31 +292,27 @@ def main(argv: list[str] | None = None) -> None:
     change = simulate.add_mutually_exclusive_group()
     change.add_argument("--reschedule", metavar="UID", help="reschedule this booking uid")
     change.add_argument("--cancel", metavar="UID", help="cancel this booking uid")
-    simulate.set_defaults(run=_simulate)
+    simulate.set_defaults(run=_simulate, uses=COMMON)
 
     args = parser.parse_args(argv)
     try:
-        try:
-            settings = get_settings()
-        except (ValidationError, SettingsError) as error:
-            raise Refusal(f"invalid configuration: {_describe(error)}") from None
-        refusals = settings.production_refusals()
-        if refusals:
-            raise Refusal("invalid configuration: production refuses " + "; ".join(refusals))
+        settings = load_settings(args.uses)
         # Logs go to stderr, so stdout carries only what a command prints (a token, a document).
         logging.config.dictConfig(logging_config(settings.log_level))
-        args.run(args)
+        args.run(args, settings)
     except Refusal as refusal:
         sys.exit(f"scheduling-service: {refusal}")
 
 
-def _describe(error: ValidationError | SettingsError) -> str:
+def _describe(error: ValidationError | SettingsError, unused: Collection[str] = ()) -> str:
     if isinstance(error, SettingsError):
         # pydantic-settings parses list settings as JSON before validating them.
         field = str(error).split('"')[1].upper() if '"' in str(error) else "a setting"
         return f'{field}: not valid JSON; write a JSON list, e.g. ["HS256"]'
     parts = []
     for item in error.errors():
+        if item["loc"] and item["loc"][0] in unused:
+            continue
         message = str(item["msg"]).removeprefix("Value error, ")
         field = "_".join(str(part) for part in item["loc"]).upper()
         parts.append(f"{field}: {message}" if field and not message.startswith(field) else message)

@@ -61,7 +61,7 @@ def test_a_missing_database_says_how_to_create_it(database_url: str, command: st
     ("setting", "value", "named"),
     [
         ("SMTP_URL", "ftp://x", "SMTP_URL must be smtp://"),
-        ("WEB_CONCURRENCY", "many", "WEB_CONCURRENCY: "),
+        ("OUTBOX_MAX_ATTEMPTS", "many", "OUTBOX_MAX_ATTEMPTS: "),
         ("LOG_LEVEL", "loud", "LOG_LEVEL: "),
         ("JWT_ALGORITHMS", "HS256", "JWT_ALGORITHMS: not valid JSON; write a JSON list"),
     ],
