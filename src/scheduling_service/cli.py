@@ -2,9 +2,11 @@
 
 import argparse
 import asyncio
+import errno
 import json
 import logging.config
 import os
+import socket
 import sys
 import tempfile
 import uuid
@@ -24,6 +26,8 @@ from scheduling_service.notifications.endpoint import SmtpEndpoint
 # `serve` hands this to its workers; `scheduling_service.app` must not be imported before it
 # is set (see `_share_metrics`).
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# uvicorn's default: connections waiting to be accepted.
+BACKLOG = 2048
 
 
 class Refusal(Exception):
@@ -85,12 +89,20 @@ def _validated(uses: frozenset[str] | None) -> Settings:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from scheduling_service.db import resolve_database_url
 
+    # Bound first: a taken port is known before PostgreSQL starts, and "listening on" below is
+    # true (connections wait in the backlog until the app has started).
+    listener = _listen(args.host, args.port)
+    port: int = listener.getsockname()[1]
     workers = args.workers or settings.workers()
     if workers > 1 or settings.prometheus_multiproc_dir is not None:
         _share_metrics(settings.prometheus_multiproc_dir)
+    if settings.environment == "development" and "public_base_url" not in settings.model_fields_set:
+        # Cohorts' webhook URLs then name the address actually served (`PORT=8001 make run`).
+        os.environ["PUBLIC_BASE_URL"] = f"http://{_url_host(args.host)}:{port}"
     # Resolved once, here, and handed to the workers through the environment: they then share
     # this process's embedded PostgreSQL (when DATABASE_URL is unset) instead of each starting
     # one. Migrations also run once, here, before any worker serves.
@@ -99,18 +111,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     get_settings.cache_clear()
     _upgrade(url)
     _warn_if_mail_server_unreachable(settings)
-    print(
-        f"scheduling-service listening on http://{args.host}:{args.port} "
-        f"({workers} worker{'s' if workers > 1 else ''})",
-        flush=True,
-    )
-    uvicorn.run(
+    config = uvicorn.Config(
         # An import string and a factory: each worker process builds its own app.
         "scheduling_service.app:create_app",
         factory=True,
         workers=workers,
-        host=args.host,
-        port=args.port,
         log_level=settings.log_level,
         log_config=logging_config(settings.log_level),
         # The request line is ours (one JSON line with the request ID), not uvicorn's.
@@ -123,6 +128,46 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         limit_concurrency=settings.server_limit_concurrency,
         server_header=False,
     )
+    print(
+        f"scheduling-service listening on http://{_url_host(args.host, wildcard=args.host)}:"
+        f"{port} ({workers} worker{'s' if workers > 1 else ''})",
+        flush=True,
+    )
+    # What uvicorn.run does, with the socket bound above.
+    if workers > 1:
+        Multiprocess(config, sockets=[listener]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run(sockets=[listener])
+    if not server.started:  # the app failed to start; uvicorn logged why
+        sys.exit(1)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, as uvicorn binds it; a taken port is one line."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            raise Refusal(
+                f"port {port} is already in use on {host} (is another scheduling-service "
+                f"running?): stop it, or choose another port (PORT={port + 1} make run, or "
+                f"serve --port {port + 1})"
+            ) from None
+        raise Refusal(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    listener.listen(BACKLOG)
+    listener.set_inheritable(True)
+    return listener
+
+
+def _url_host(host: str, *, wildcard: str = "localhost") -> str:
+    """How a URL names the address `host` (every interface: `wildcard`)."""
+    if host in {"0.0.0.0", "::", ""}:
+        host = wildcard
+    return f"[{host}]" if ":" in host else host
 
 
 def _share_metrics(configured: Path | None) -> None:
