@@ -5,6 +5,7 @@ import asyncio
 import errno
 import json
 import logging.config
+import math
 import os
 import socket
 import sys
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, NoReturn
 
 import httpx
 from pydantic import ValidationError
@@ -26,6 +28,7 @@ from scheduling_service.notifications.endpoint import SmtpEndpoint
 # `serve` hands this to its workers; `scheduling_service.app` must not be imported before it
 # is set (see `_share_metrics`).
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+MAX_PORT = 65535
 # uvicorn's default: connections waiting to be accepted.
 BACKLOG = 2048
 
@@ -236,10 +239,12 @@ def _worker(_: argparse.Namespace, settings: Settings) -> None:
 
 def _token(args: argparse.Namespace, settings: Settings) -> None:
     role = Role(args.role)
+    if role is Role.SYSTEM_ADMIN and args.org is not None:
+        args.parser.error("--org is not for system_admin, whose token names no organization")
+    if role is not Role.SYSTEM_ADMIN and args.org is None:
+        args.parser.error(f"--org is required for the {role.value} role")
     if settings.jwt_secret is None:
         raise Refusal("token signs with JWT_SECRET, which is not set: set it")
-    if role is not Role.SYSTEM_ADMIN and args.org is None:
-        sys.exit("--org is required for the member and admin roles")
     token = issue_token(
         settings,
         role=role,
@@ -264,7 +269,10 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> None:
         reschedule_uid=args.reschedule,
         cancel_uid=args.cancel,
     )
-    print(f"{simulated.trigger.value} uid={simulated.uid} start={start.isoformat()}")
+    # A cancellation is of a booking made earlier, whose start only the person knows (the
+    # service cancels by uid): the line names a start only when it is the booking's.
+    when = "" if args.cancel and args.start is None else f" start={start.isoformat()}"
+    print(f"{simulated.trigger.value} uid={simulated.uid}{when}")
     try:
         answer = simulator.send(args.url, args.cohort, args.secret, simulated)
     except httpx.HTTPError as error:
@@ -275,10 +283,76 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _aware_time(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError("give a time with an offset, e.g. 2026-05-12T14:00Z")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time with an offset, e.g. 2026-05-12T14:00Z, not {value!r}"
+        )
     return moment
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or int(value) > MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"expected a port number from 0 to {MAX_PORT}, not {value!r}"
+        )
+    return int(value)
+
+
+def _positive_whole(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 up, not {value!r}")
+    return int(value)
+
+
+def _hours(value: str) -> float:
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = 0.0
+    if not 0 < hours < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of hours above 0, e.g. 12 or 0.5, not {value!r}"
+        )
+    return hours
+
+
+def _organization_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an organization ID (a UUID, as POST /v1/organizations answers it), "
+            f"not {value!r}"
+        ) from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """A wrong argument is one line naming the expected form, not the usage text too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _ShowDefaults)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class _ShowDefaults(argparse.HelpFormatter):
+    """Every option's help says its default, or that it is required."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or "default" in text or action.default is argparse.SUPPRESS:
+            return text
+        if action.required:
+            return f"{text} (required)"
+        if action.default is None:
+            return f"{text} (default: none)"
+        return f"{text} (default: %(default)s)"
 
 
 def _openapi(_: argparse.Namespace, settings: Settings) -> None:
@@ -288,15 +362,17 @@ def _openapi(_: argparse.Namespace, settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="scheduling-service")
+    parser = _Parser(prog="scheduling-service")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="apply migrations, then serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="the port to listen on (0: any free one)"
+    )
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_positive_whole,
         help="worker processes (default: WEB_CONCURRENCY, else 1 in development and one per "
         "CPU in production)",
     )
@@ -308,12 +384,22 @@ def main(argv: list[str] | None = None) -> None:
     worker = commands.add_parser("worker", help="only send the outbox's alert emails")
     worker.set_defaults(run=_worker, uses=WORKER_USES)
 
-    token = commands.add_parser("token", help="print a signed JWT for local use")
-    token.add_argument("--role", choices=[r.value for r in Role], required=True)
-    token.add_argument("--org", type=uuid.UUID, help="organization ID (not for system_admin)")
+    token = commands.add_parser(
+        "token",
+        help="print a signed JWT for local use",
+        description="Print a token signed with JWT_SECRET, for local use.",
+    )
+    token.add_argument(
+        "--role", choices=[r.value for r in Role], required=True, help="what the token may do"
+    )
+    token.add_argument(
+        "--org",
+        type=_organization_id,
+        help="the organization ID, for the member and admin roles (not for system_admin)",
+    )
     token.add_argument("--sub", default="local-user", help="the user the token names")
-    token.add_argument("--hours", type=float, default=12.0, help="validity in hours")
-    token.set_defaults(run=_token, uses=TOKEN_USES)
+    token.add_argument("--hours", type=_hours, default=12.0, help="validity in hours")
+    token.set_defaults(run=_token, uses=TOKEN_USES, parser=token)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.set_defaults(run=_openapi, uses=COMMON)
@@ -331,12 +417,21 @@ def main(argv: list[str] | None = None) -> None:
     simulate.add_argument("--name", default="Simulated Applicant", help="the applicant's name")
     simulate.add_argument("--url", default="http://127.0.0.1:8000", help="the service's address")
     simulate.add_argument(
-        "--start", type=_aware_time, help="interview start (default: tomorrow 14:00 UTC)"
+        "--start",
+        type=_aware_time,
+        help="the interview's start, e.g. 2026-05-12T14:00Z; with --cancel, the cancelled "
+        "booking's (default: tomorrow 14:00 UTC)",
     )
-    simulate.add_argument("--minutes", type=int, default=30, help="interview length")
+    simulate.add_argument(
+        "--minutes", type=_positive_whole, default=30, help="the interview's length in minutes"
+    )
     change = simulate.add_mutually_exclusive_group()
-    change.add_argument("--reschedule", metavar="UID", help="reschedule this booking uid")
-    change.add_argument("--cancel", metavar="UID", help="cancel this booking uid")
+    change.add_argument(
+        "--reschedule", metavar="UID", help="reschedule this booking uid (default: a new booking)"
+    )
+    change.add_argument(
+        "--cancel", metavar="UID", help="cancel this booking uid (default: a new booking)"
+    )
     simulate.set_defaults(run=_simulate, uses=COMMON)
 
     args = parser.parse_args(argv)
