@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from scheduling_service.app import create_app
 from scheduling_service.auth import Role, issue_token
 from scheduling_service.config import Settings
-from scheduling_service.db import start_embedded_postgres
+from scheduling_service.embedded import start_embedded_postgres
 from scheduling_service.migrations import upgrade_to_head
 from scheduling_service.models import Base
 

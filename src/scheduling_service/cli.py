@@ -29,6 +29,8 @@ from scheduling_service.notifications.endpoint import SmtpEndpoint
 # is set (see `_share_metrics`).
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 MAX_PORT = 65535
+# pg_ctl status's, for scripts: the server is not running.
+STOPPED_EXIT_CODE = 3
 # uvicorn's default: connections waiting to be accepted.
 BACKLOG = 2048
 
@@ -59,6 +61,7 @@ WORKER_USES = DATABASE | {
     "outbox_retry_max_seconds",
     "dispatcher_poll_seconds",
 }
+EMBEDDED_USES = COMMON | {"embedded_postgres_dir"}
 TOKEN_USES = COMMON | {"jwt_secret", "jwt_jwks_url", "jwt_audience", "jwt_issuer"}
 
 
@@ -355,6 +358,16 @@ class _ShowDefaults(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def _db(args: argparse.Namespace, settings: Settings) -> None:
+    from scheduling_service import embedded
+
+    action = {"status": embedded.status, "start": embedded.start, "stop": embedded.stop}
+    state = action[args.action](settings.embedded_postgres_dir)
+    print(state.describe())
+    if args.action == "status" and state.pid is None:
+        sys.exit(STOPPED_EXIT_CODE)
+
+
 def _openapi(_: argparse.Namespace, settings: Settings) -> None:
     from scheduling_service.app import create_app
 
@@ -400,6 +413,16 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--sub", default="local-user", help="the user the token names")
     token.add_argument("--hours", type=_hours, default=12.0, help="validity in hours")
     token.set_defaults(run=_token, uses=TOKEN_USES, parser=token)
+
+    db = commands.add_parser(
+        "db",
+        help="status, start or stop the embedded PostgreSQL",
+        description="The embedded PostgreSQL (data in EMBEDDED_POSTGRES_DIR), which serve "
+        "starts when DATABASE_URL is unset: status (exit code 3 when stopped), start (it then "
+        "keeps running after this command), stop.",
+    )
+    db.add_argument("action", choices=["status", "start", "stop"], help="what to do")
+    db.set_defaults(run=_db, uses=EMBEDDED_USES)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.set_defaults(run=_openapi, uses=COMMON)

