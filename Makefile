@@ -7,22 +7,26 @@ PORT ?= 8000
 
 .PHONY: run test fuzz bench lint openapi lock clean-data
 
+# Each long step says so in one line (pip is quiet, and the first run takes a minute or two).
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "== creating the environment in $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Stamp files record which lock file the virtualenv was last synced with.
 $(VENV)/.main: $(BIN)/python requirements/main.txt pyproject.toml
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/main.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	touch $@
+	@echo "== installing the locked dependencies (requirements/main.txt)"
+	@$(BIN)/python -m pip install --quiet --require-hashes -r requirements/main.txt
+	@$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
 
 $(VENV)/.dev: $(VENV)/.main requirements/dev.txt
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
-	touch $@
+	@echo "== installing the locked test tools (requirements/dev.txt)"
+	@$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	@touch $@
 
 run: $(VENV)/.main
-	$(BIN)/scheduling-service serve --host $(HOST) --port $(PORT)
+	@$(BIN)/scheduling-service serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -97,8 +97,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from scheduling_service.db import resolve_database_url
-
     # Bound first: a taken port is known before PostgreSQL starts, and "listening on" below is
     # true (connections wait in the backlog until the app has started).
     listener = _listen(args.host, args.port)
@@ -112,9 +110,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     # Resolved once, here, and handed to the workers through the environment: they then share
     # this process's embedded PostgreSQL (when DATABASE_URL is unset) instead of each starting
     # one. Migrations also run once, here, before any worker serves.
-    url = resolve_database_url(settings)
+    url = _database(settings)
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
+    _progress("migrating the database")
     _upgrade(url)
     _warn_if_mail_server_unreachable(settings)
     config = uvicorn.Config(
@@ -147,6 +146,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     server.run(sockets=[listener])
     if not server.started:  # the app failed to start; uvicorn logged why
         sys.exit(1)
+
+
+def _progress(step: str) -> None:
+    """One line per long step of the start, so a first start is never silent for long."""
+    print(f"scheduling-service: {step}", flush=True)
+
+
+def _database(settings: Settings) -> str:
+    from scheduling_service.db import resolve_database_url
+
+    if not settings.database_url:
+        _progress(f"starting PostgreSQL (embedded, data in {settings.embedded_postgres_dir})")
+    return resolve_database_url(settings)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -217,16 +229,16 @@ def _warn_if_mail_server_unreachable(settings: Settings) -> None:
 
 
 def _migrate(_: argparse.Namespace, settings: Settings) -> None:
-    from scheduling_service.db import resolve_database_url
-
-    _upgrade(resolve_database_url(settings))
+    url = _database(settings)
+    _progress("migrating the database")
+    _upgrade(url)
 
 
 def _worker(_: argparse.Namespace, settings: Settings) -> None:
-    from scheduling_service.db import check_connection, connection_failure, resolve_database_url
+    from scheduling_service.db import check_connection, connection_failure
     from scheduling_service.notifications.dispatcher import run_worker
 
-    url = resolve_database_url(settings)
+    url = _database(settings)
     try:
         asyncio.run(check_connection(url))
     except Exception as error:
