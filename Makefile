@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test fuzz bench lint openapi lock clean-data
+.PHONY: run test fuzz bench lint openapi endpoints lock clean-data
 
 # Each long step says so in one line (pip is quiet, and the first run takes a minute or two).
 $(BIN)/python:
@@ -49,6 +49,13 @@ lint: $(VENV)/.dev
 
 openapi: $(VENV)/.main
 	$(BIN)/scheduling-service openapi > openapi/openapi.json
+
+# The README's endpoint list, between its two markers, from the served OpenAPI document.
+endpoints: $(VENV)/.main
+	$(BIN)/scheduling-service endpoints > $(VENV)/endpoints.md
+	awk '/<!-- endpoints:end -->/ { skip = 0 } !skip { print } \
+	  /<!-- endpoints:begin -->/ { while ((getline row < "$(VENV)/endpoints.md") > 0) print row; skip = 1 }' \
+	  README.md > $(VENV)/README.md && mv $(VENV)/README.md README.md
 
 # Re-resolve the pinned, hashed dependency sets after changing pyproject.toml.
 lock:

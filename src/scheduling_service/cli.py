@@ -386,6 +386,13 @@ def _openapi(_: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps(create_app(settings, "unused://").openapi(), indent=2))
 
 
+def _endpoints(_: argparse.Namespace, settings: Settings) -> None:
+    from scheduling_service.app import create_app
+    from scheduling_service.endpoints import endpoint_table
+
+    print(endpoint_table(create_app(settings, "unused://").openapi()), end="")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = _Parser(prog="scheduling-service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -438,6 +445,11 @@ def main(argv: list[str] | None = None) -> None:
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.set_defaults(run=_openapi, uses=COMMON)
+
+    endpoints = commands.add_parser(
+        "endpoints", help="print the endpoints (method, path, summary) as a Markdown table"
+    )
+    endpoints.set_defaults(run=_endpoints, uses=COMMON)
 
     simulate = commands.add_parser(
         "simulate",

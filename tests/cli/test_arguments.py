@@ -6,7 +6,7 @@ import pytest
 
 from tests.cli.command import run
 
-COMMANDS = ["serve", "migrate", "worker", "token", "openapi", "simulate", "db"]
+COMMANDS = ["serve", "migrate", "worker", "token", "openapi", "endpoints", "simulate", "db"]
 
 
 def options_of(help_text: str) -> dict[str, str]:
