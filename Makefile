@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make image`: the tag built, and the Python 3.11 image both stages start from.
+IMAGE ?= scheduling-service
+BASE_IMAGE ?= python:3.11-slim
 
-.PHONY: run test fuzz bench lint openapi endpoints lock clean-data
+.PHONY: run test fuzz bench lint openapi endpoints image lock clean-data
 
 # Each long step says so in one line (pip is quiet, and the first run takes a minute or two).
 $(BIN)/python:
@@ -56,6 +59,9 @@ endpoints: $(VENV)/.main
 	awk '/<!-- endpoints:end -->/ { skip = 0 } !skip { print } \
 	  /<!-- endpoints:begin -->/ { while ((getline row < "$(VENV)/endpoints.md") > 0) print row; skip = 1 }' \
 	  README.md > $(VENV)/README.md && mv $(VENV)/README.md README.md
+
+image:
+	docker build --build-arg PYTHON_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
 
 # Re-resolve the pinned, hashed dependency sets after changing pyproject.toml.
 lock:
