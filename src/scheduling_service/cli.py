@@ -5,22 +5,28 @@ import asyncio
 import errno
 import json
 import logging.config
-import math
 import os
 import socket
 import sys
 import tempfile
-import uuid
-from collections.abc import Collection
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
 
 import httpx
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
+from scheduling_service import cli_arguments as arguments
 from scheduling_service.auth import Role, issue_token
+from scheduling_service.command_settings import (
+    COMMON,
+    EMBEDDED_USES,
+    MIGRATE_USES,
+    TOKEN_USES,
+    WORKER_USES,
+    Refusal,
+    load_settings,
+)
 from scheduling_service.config import Settings, get_settings
 from scheduling_service.logs import logging_config
 from scheduling_service.notifications.endpoint import SmtpEndpoint
@@ -28,69 +34,10 @@ from scheduling_service.notifications.endpoint import SmtpEndpoint
 # `serve` hands this to its workers; `scheduling_service.app` must not be imported before it
 # is set (see `_share_metrics`).
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
-MAX_PORT = 65535
 # pg_ctl status's, for scripts: the server is not running.
 STOPPED_EXIT_CODE = 3
 # uvicorn's default: connections waiting to be accepted.
 BACKLOG = 2048
-
-
-class Refusal(Exception):
-    """A mistake of the person running the command (a setting, an address): shown as one
-    line on stderr, exit code 1, no traceback."""
-
-
-# The settings each command reads; a command is refused only for these (`serve` reads all).
-COMMON = frozenset({"environment", "log_level"})
-DATABASE = COMMON | {
-    "database_url",
-    "embedded_postgres_dir",
-    "database_pool_size",
-    "database_pool_timeout_seconds",
-}
-MIGRATE_USES = DATABASE
-WORKER_USES = DATABASE | {
-    "smtp_url",
-    "alert_from",
-    "app_base_url",
-    "public_base_url",
-    "alert_limit_per_window",
-    "alert_window_seconds",
-    "outbox_max_attempts",
-    "outbox_retry_base_seconds",
-    "outbox_retry_max_seconds",
-    "dispatcher_poll_seconds",
-}
-EMBEDDED_USES = COMMON | {"embedded_postgres_dir"}
-TOKEN_USES = COMMON | {"jwt_secret", "jwt_jwks_url", "jwt_audience", "jwt_issuer"}
-
-
-def load_settings(uses: frozenset[str] | None) -> Settings:
-    """The settings, checked only where the command reads them (`uses`; None: all). A setting
-    it does not read is left at its default when it fails validation."""
-    try:
-        settings = _validated(uses)
-    except SettingsError as error:
-        raise Refusal(f"invalid configuration: {_describe(error)}") from None
-    refusals = settings.production_refusals(uses)
-    if refusals:
-        raise Refusal("invalid configuration: production refuses " + "; ".join(refusals))
-    return settings
-
-
-def _validated(uses: frozenset[str] | None) -> Settings:
-    try:
-        return get_settings()
-    except ValidationError as error:
-        unused = {
-            str(item["loc"][0])
-            for item in error.errors()
-            if uses is not None and item["loc"] and item["loc"][0] not in uses
-        }
-        if not unused or _describe(error, unused):
-            raise Refusal(f"invalid configuration: {_describe(error, unused)}") from None
-    # Given values outrank the environment's.
-    return Settings(**{name: Settings.model_fields[name].get_default() for name in unused})
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -198,18 +145,25 @@ def _share_metrics(configured: Path | None) -> None:
     os.environ[MULTIPROCESS_DIR_VARIABLE] = str(directory)
 
 
-def _upgrade(url: str) -> None:
-    """Apply the migrations; a database that cannot be reached is the operator's to fix."""
+@contextmanager
+def _connection_mistakes(url: str) -> Iterator[None]:
+    """A database that cannot be reached, or has no such database, is the operator's to fix."""
     from scheduling_service.db import connection_failure
-    from scheduling_service.migrations import upgrade_to_head
 
     try:
-        upgrade_to_head(url)
+        yield
     except Exception as error:
         failure = connection_failure(error, url)
         if failure is None:
             raise
         raise Refusal(failure) from None
+
+
+def _upgrade(url: str) -> None:
+    from scheduling_service.migrations import upgrade_to_head
+
+    with _connection_mistakes(url):
+        upgrade_to_head(url)
 
 
 def _warn_if_mail_server_unreachable(settings: Settings) -> None:
@@ -235,17 +189,12 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> None:
 
 
 def _worker(_: argparse.Namespace, settings: Settings) -> None:
-    from scheduling_service.db import check_connection, connection_failure
+    from scheduling_service.db import check_connection
     from scheduling_service.notifications.dispatcher import run_worker
 
     url = _database(settings)
-    try:
+    with _connection_mistakes(url):
         asyncio.run(check_connection(url))
-    except Exception as error:
-        failure = connection_failure(error, url)
-        if failure is None:
-            raise
-        raise Refusal(failure) from None
     _warn_if_mail_server_unreachable(settings)
     # No migration here: `serve` or `migrate` owns the schema, and running it from several
     # processes at once would race. Until it exists, each pass fails, is logged, and retried.
@@ -291,83 +240,10 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> None:
     try:
         answer = simulator.send(args.url, args.cohort, args.secret, simulated)
     except httpx.HTTPError as error:
-        sys.exit(f"scheduling-service: could not reach {args.url}: {error}")
+        raise Refusal(f"could not reach {args.url}: {error}") from None
     print(f"{answer.status_code} {answer.text}")
     if not answer.is_success:
         sys.exit(1)
-
-
-def _aware_time(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 time with an offset, e.g. 2026-05-12T14:00Z, not {value!r}"
-        )
-    return moment
-
-
-def _port(value: str) -> int:
-    if not value.isdigit() or int(value) > MAX_PORT:
-        raise argparse.ArgumentTypeError(
-            f"expected a port number from 0 to {MAX_PORT}, not {value!r}"
-        )
-    return int(value)
-
-
-def _positive_whole(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 1 up, not {value!r}")
-    return int(value)
-
-
-def _hours(value: str) -> float:
-    try:
-        hours = float(value)
-    except ValueError:
-        hours = 0.0
-    if not 0 < hours < math.inf:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of hours above 0, e.g. 12 or 0.5, not {value!r}"
-        )
-    return hours
-
-
-def _organization_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an organization ID (a UUID, as POST /v1/organizations answers it), "
-            f"not {value!r}"
-        ) from None
-
-
-class _Parser(argparse.ArgumentParser):
-    """A wrong argument is one line naming the expected form, not the usage text too."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _ShowDefaults)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-class _ShowDefaults(argparse.HelpFormatter):
-    """Every option's help says its default, or that it is required."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if not action.option_strings or "default" in text or action.default is argparse.SUPPRESS:
-            return text
-        if action.required:
-            return f"{text} (required)"
-        if action.default is None:
-            return f"{text} (default: none)"
-        return f"{text} (default: %(default)s)"
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> None:
@@ -394,17 +270,17 @@ def _endpoints(_: argparse.Namespace, settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = _Parser(prog="scheduling-service")
+    parser = arguments.Parser(prog="scheduling-service")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="apply migrations, then serve the API")
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     serve.add_argument(
-        "--port", type=_port, default=8000, help="the port to listen on (0: any free one)"
+        "--port", type=arguments.port, default=8000, help="the port to listen on (0: any free one)"
     )
     serve.add_argument(
         "--workers",
-        type=_positive_whole,
+        type=arguments.positive_whole,
         help="worker processes (default: WEB_CONCURRENCY, else 1 in development and one per "
         "CPU in production)",
     )
@@ -426,11 +302,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     token.add_argument(
         "--org",
-        type=_organization_id,
+        type=arguments.organization_id,
         help="the organization ID, for the member and admin roles (not for system_admin)",
     )
     token.add_argument("--sub", default="local-user", help="the user the token names")
-    token.add_argument("--hours", type=_hours, default=12.0, help="validity in hours")
+    token.add_argument("--hours", type=arguments.hours, default=12.0, help="validity in hours")
     token.set_defaults(run=_token, uses=TOKEN_USES, parser=token)
 
     db = commands.add_parser(
@@ -465,12 +341,15 @@ def main(argv: list[str] | None = None) -> None:
     simulate.add_argument("--url", default="http://127.0.0.1:8000", help="the service's address")
     simulate.add_argument(
         "--start",
-        type=_aware_time,
+        type=arguments.aware_time,
         help="the interview's start, e.g. 2026-05-12T14:00Z; with --cancel, the cancelled "
         "booking's (default: tomorrow 14:00 UTC)",
     )
     simulate.add_argument(
-        "--minutes", type=_positive_whole, default=30, help="the interview's length in minutes"
+        "--minutes",
+        type=arguments.positive_whole,
+        default=30,
+        help="the interview's length in minutes",
     )
     change = simulate.add_mutually_exclusive_group()
     change.add_argument(
@@ -489,18 +368,3 @@ def main(argv: list[str] | None = None) -> None:
         args.run(args, settings)
     except Refusal as refusal:
         sys.exit(f"scheduling-service: {refusal}")
-
-
-def _describe(error: ValidationError | SettingsError, unused: Collection[str] = ()) -> str:
-    if isinstance(error, SettingsError):
-        # pydantic-settings parses list settings as JSON before validating them.
-        field = str(error).split('"')[1].upper() if '"' in str(error) else "a setting"
-        return f'{field}: not valid JSON; write a JSON list, e.g. ["HS256"]'
-    parts = []
-    for item in error.errors():
-        if item["loc"] and item["loc"][0] in unused:
-            continue
-        message = str(item["msg"]).removeprefix("Value error, ")
-        field = "_".join(str(part) for part in item["loc"]).upper()
-        parts.append(f"{field}: {message}" if field and not message.startswith(field) else message)
-    return "; ".join(parts)
