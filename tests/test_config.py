@@ -115,3 +115,19 @@ def test_readme_documents_every_setting_and_no_other() -> None:
     fields = {name.upper() for name in Settings.model_fields}
 
     assert readme_settings() == fields
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        ("HS256", ["HS256"]),
+        ("HS256, RS256", ["HS256", "RS256"]),
+        ('["ES256"]', ["ES256"]),
+    ],
+)
+def test_jwt_algorithms_read_as_json_or_names_separated_by_commas(
+    monkeypatch: pytest.MonkeyPatch, given: str, read: list[str]
+) -> None:
+    monkeypatch.setenv("JWT_ALGORITHMS", given)
+
+    assert Settings(_env_file=None).jwt_algorithms == read  # type: ignore[call-arg]

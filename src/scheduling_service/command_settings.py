@@ -71,9 +71,9 @@ def _validated(uses: frozenset[str] | None) -> Settings:
 
 def _describe(error: ValidationError | SettingsError, unused: Collection[str] = ()) -> str:
     if isinstance(error, SettingsError):
-        # pydantic-settings parses list settings as JSON before validating them.
+        # pydantic-settings parses list and dict settings as JSON before validating them.
         field = str(error).split('"')[1].upper() if '"' in str(error) else "a setting"
-        return f'{field}: not valid JSON; write a JSON list, e.g. ["HS256"]'
+        return f"{field}: not valid JSON; write it as JSON"
     parts = []
     for item in error.errors():
         if item["loc"] and item["loc"][0] in unused:

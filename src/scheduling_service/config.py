@@ -1,12 +1,13 @@
+import json
 import os
 from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scheduling_service.notifications.endpoint import SmtpEndpoint
 
@@ -43,7 +44,9 @@ class Settings(BaseSettings):
     public_base_url: str = "http://localhost:8000"
     jwt_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
-    jwt_algorithms: list[str] = ["HS256", "RS256", "ES256"]
+    # NoDecode: read by the validator below, so `HS256,RS256` works too, and a mistake is a
+    # validation error of this setting alone (not a parse error before validation).
+    jwt_algorithms: Annotated[list[str], NoDecode] = ["HS256", "RS256", "ES256"]
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     webhook_max_body_bytes: int = 1024 * 1024
@@ -157,6 +160,20 @@ class Settings(BaseSettings):
             return None
         SmtpEndpoint.from_url(value)
         return value
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _algorithm_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(
+                    'write a JSON list, e.g. ["HS256", "RS256"], or names separated by commas'
+                ) from None
+        return [name.strip() for name in value.split(",") if name.strip()]
 
     @field_validator("log_level", mode="before")
     @classmethod
