@@ -1,4 +1,5 @@
-"""The container image's recipe: checked by hadolint and by its structure (no Docker here)."""
+"""The container image's recipe, checked by hadolint and by its structure; tests/e2e/test_image.py
+builds and runs it where a Docker engine is available."""
 
 import json
 import re
