@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
-
 from scheduling_service import cli_arguments as arguments
 from scheduling_service.auth import Role, issue_token
 from scheduling_service.command_settings import (
@@ -220,6 +218,8 @@ def _token(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> None:
+    import httpx
+
     from scheduling_service.calcom import simulator
 
     start = args.start or (datetime.now(UTC) + timedelta(days=1)).replace(
