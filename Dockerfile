@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1
-# Build:    docker build -t scheduling-service .
+# Build:    make image  (docker build --build-arg PYTHON_IMAGE=python:3.11-slim -t scheduling-service .)
 # Migrate:  docker run --rm -e DATABASE_URL=... scheduling-service scheduling-service migrate
 # Run:      docker run -e DATABASE_URL=... -e JWT_SECRET=... -e PUBLIC_BASE_URL=https://... \
 #             -v scheduling-journal:/var/lib/scheduling-service -p 8000:8000 scheduling-service
 
 # The build stage installs the locked, hash-checked dependencies and the service into a
 # virtualenv; only that virtualenv and the migrations reach the final image.
-FROM python:3.11-slim AS build
+# The base of both stages: the official image unless given (a mirror, a pinned digest).
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /venv
@@ -16,10 +19,12 @@ COPY pyproject.toml README.md ./
 COPY src src
 RUN /venv/bin/pip install --no-deps --no-build-isolation .
 
-FROM python:3.11-slim
-# A fixed numeric user, so `runAsNonRoot` policies can verify it without reading /etc/passwd.
-RUN useradd --system --uid 10001 --no-create-home --home-dir /app app \
-    && install --directory --owner 10001 --group 10001 /var/lib/scheduling-service
+FROM ${PYTHON_IMAGE}
+# A fixed numeric user, so `runAsNonRoot` policies can verify it without reading /etc/passwd;
+# its group has the same number and a name, so the journal's files show an owner and group.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /app app \
+    && install --directory --owner app --group app /var/lib/scheduling-service
 WORKDIR /app
 COPY --from=build /venv /venv
 COPY alembic.ini alembic.ini

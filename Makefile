@@ -4,25 +4,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make image`: the tag built, and the Python 3.11 image both stages start from.
+IMAGE ?= scheduling-service
+BASE_IMAGE ?= python:3.11-slim
 
-.PHONY: run test fuzz bench lint openapi lock clean-data
+.PHONY: run test fuzz bench lint openapi endpoints image lock clean-data
 
+# Each long step says so in one line (pip is quiet, and the first run takes a minute or two).
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "== creating the environment in $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Stamp files record which lock file the virtualenv was last synced with.
 $(VENV)/.main: $(BIN)/python requirements/main.txt pyproject.toml
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/main.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	touch $@
+	@echo "== installing the locked dependencies (requirements/main.txt)"
+	@$(BIN)/python -m pip install --quiet --require-hashes -r requirements/main.txt
+	@$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
 
 $(VENV)/.dev: $(VENV)/.main requirements/dev.txt
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
-	touch $@
+	@echo "== installing the locked test tools (requirements/dev.txt)"
+	@$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	@touch $@
 
 run: $(VENV)/.main
-	$(BIN)/scheduling-service serve --host $(HOST) --port $(PORT)
+	@$(BIN)/scheduling-service serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -45,6 +52,16 @@ lint: $(VENV)/.dev
 
 openapi: $(VENV)/.main
 	$(BIN)/scheduling-service openapi > openapi/openapi.json
+
+# The README's endpoint list, between its two markers, from the served OpenAPI document.
+endpoints: $(VENV)/.main
+	$(BIN)/scheduling-service endpoints > $(VENV)/endpoints.md
+	awk '/<!-- endpoints:end -->/ { skip = 0 } !skip { print } \
+	  /<!-- endpoints:begin -->/ { while ((getline row < "$(VENV)/endpoints.md") > 0) print row; skip = 1 }' \
+	  README.md > $(VENV)/README.md && mv $(VENV)/README.md README.md
+
+image:
+	docker build --build-arg PYTHON_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
 
 # Re-resolve the pinned, hashed dependency sets after changing pyproject.toml.
 lock:

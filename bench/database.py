@@ -19,7 +19,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy import make_url
 
-from scheduling_service.db import start_embedded_postgres
+from scheduling_service.embedded import start_embedded_postgres
 from scheduling_service.migrations import upgrade_to_head
 
 ROOT = Path(__file__).resolve().parents[1]

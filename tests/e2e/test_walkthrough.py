@@ -1,62 +1,60 @@
-"""The README's walk-through, run against the real server process and the real database."""
+"""The README's walk-through, run as written (bash, curl, jq) against the real server process."""
 
+import re
 import subprocess
-from pathlib import Path
 
-import httpx
+from tests.cli.command import clean_env
+from tests.conftest import ROOT
+from tests.e2e.server import ServiceProcess
 
-from scheduling_service.calcom.signature import sign
-from tests.calcom_bodies import SAMPLES
-from tests.conftest import JWT_SECRET
-from tests.e2e.server import BIN, running_server, service_env
+README_BASE = "http://127.0.0.1:8000"
 
 
-def cli_token(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [str(BIN / "scheduling-service"), "token", *args],
-        env=env,
+def walkthrough() -> str:
+    """The shell block of the README's walk-through section."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Walk-through", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    return block
+
+
+def files_in(directory: str) -> set[str]:
+    tracked = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--ignored=no"],
+        cwd=directory,
         capture_output=True,
         text=True,
         check=True,
     )
-    return result.stdout.strip()
+    return set(tracked.stdout.splitlines())
 
 
 def test_readme_walkthrough_schedules_an_application(database_url: str) -> None:
-    env = service_env(database_url, JWT_SECRET=JWT_SECRET)
-    with running_server(env) as base_url, httpx.Client(base_url=base_url) as http:
-        system = {"Authorization": f"Bearer {cli_token(env, '--role', 'system_admin')}"}
-        org = http.post(
-            "/v1/organizations",
-            json={"name": "Acme Fellowship", "admin_emails": ["admin@acme.example"]},
-            headers=system,
-        ).json()
-        cohort = http.post(
-            f"/v1/organizations/{org['id']}/cohorts", json={"name": "Spring 2026"}, headers=system
-        ).json()
-        admin = {"Authorization": f"Bearer {cli_token(env, '--role', 'admin', '--org', org['id'])}"}
-        application = http.post(
-            f"/v1/cohorts/{cohort['id']}/applications",
-            json={
-                "applicant_name": "Jane Doe",
-                "contact_email": "jane.doe@example.com",
-                "status": "waiting_first_round",
-            },
-            headers=admin,
-        ).json()
-        body = Path(SAMPLES / "booking_created.json").read_bytes()
-
-        delivered = http.post(
-            f"/webhooks/calcom/{cohort['id']}",
-            content=body,
-            headers={
-                "Content-Type": "application/json",
-                "X-Cal-Signature-256": sign(body, cohort["webhook_secret"]),
-            },
+    # Settings as a new user has them: none but the database.
+    env = clean_env(DATABASE_URL=database_url)
+    server = ServiceProcess(env)
+    server.start()
+    before = files_in(str(ROOT))
+    try:
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", walkthrough().replace(README_BASE, server.base_url)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
+    finally:
+        server.stop()
 
-        assert delivered.status_code == 200, delivered.text
-        assert delivered.json()["outcome"] == "matched"
-        seen = http.get(f"/v1/applications/{application['id']}", headers=admin).json()
-        assert seen["status"] == "first_round_scheduled"
-        assert http.get("/readyz").json()["status"] == "ok"
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    webhook_url, booked, answer, status = result.stdout.splitlines()
+    assert re.fullmatch(rf"{server.base_url}/webhooks/calcom/[0-9a-f-]{{36}}", webhook_url)
+    assert booked.startswith("BOOKING_CREATED uid=")
+    assert answer.startswith('200 {"event_id":')
+    assert '"outcome":"matched"' in answer
+    assert status == '"first_round_scheduled"'
+    # The cohort's answer held its webhook secret; nothing of it was written to the tree.
+    assert files_in(str(ROOT)) == before

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from scheduling_service.auth import Role, issue_token
 from scheduling_service.calcom.signature import sign
 from scheduling_service.config import Settings
-from scheduling_service.db import start_embedded_postgres
+from scheduling_service.embedded import start_embedded_postgres
 from tests.e2e.server import BIN, ServiceProcess, service_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,57 +1,24 @@
+import contextlib
 import logging
-from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
 from scheduling_service.config import Settings
+from scheduling_service.notifications.endpoint import SmtpEndpoint
 
 logger = logging.getLogger(__name__)
 
 # A mail server that accepts the connection and then stalls must not hold a message (and its
 # row lock, and shutdown) for aiosmtplib's default minute.
 SMTP_TIMEOUT_SECONDS = 30.0
+# Checking the server at start must not hold the start long: alerts wait in the outbox anyway.
+PROBE_TIMEOUT_SECONDS = 5.0
 
 
 class Sender(Protocol):
     async def send(self, message: EmailMessage) -> None: ...
-
-
-@dataclass(frozen=True)
-class SmtpEndpoint:
-    hostname: str
-    port: int
-    username: str | None
-    password: str | None
-    use_tls: bool
-    start_tls: bool | None
-    """True requires STARTTLS, False never tries it, None uses it when the server offers it."""
-
-    @classmethod
-    def from_url(cls, url: str) -> "SmtpEndpoint":
-        """smtp://[user:password@]host[:port][?starttls=true|false], or smtps:// for TLS from
-        the first byte; the user and password are percent-decoded."""
-        parts = urlsplit(url)
-        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
-            raise ValueError("SMTP_URL must be smtp://[user:password@]host[:port] or smtps://")
-        use_tls = parts.scheme == "smtps"
-        starttls = parse_qs(parts.query).get("starttls", [None])[-1]
-        if starttls not in {None, "true", "false"}:
-            raise ValueError("SMTP_URL's starttls must be true or false")
-        try:
-            port = parts.port or (465 if use_tls else 25)
-        except ValueError:
-            raise ValueError("SMTP_URL's port must be a number from 0 to 65535") from None
-        return cls(
-            hostname=parts.hostname,
-            port=port,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            use_tls=use_tls,
-            start_tls=None if starttls is None else starttls == "true",
-        )
 
 
 class SmtpSender:
@@ -69,6 +36,24 @@ class SmtpSender:
             start_tls=self.server.start_tls,
             timeout=SMTP_TIMEOUT_SECONDS,
         )
+
+
+async def unreachable_reason(server: SmtpEndpoint) -> str | None:
+    """Why the mail server cannot be reached now (no login, no message), or None."""
+    client = aiosmtplib.SMTP(
+        hostname=server.hostname,
+        port=server.port,
+        use_tls=server.use_tls,
+        start_tls=False,
+        timeout=PROBE_TIMEOUT_SECONDS,
+    )
+    try:
+        await client.connect()
+    except (OSError, aiosmtplib.SMTPException) as error:
+        return f"{server.hostname}:{server.port}: {error}"
+    with contextlib.suppress(OSError, aiosmtplib.SMTPException):
+        await client.quit()
+    return None
 
 
 class LogSender:
