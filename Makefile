@@ -8,7 +8,7 @@ PORT ?= 8000
 IMAGE ?= scheduling-service
 BASE_IMAGE ?= python:3.11-slim
 
-.PHONY: run test fuzz bench lint openapi endpoints image lock clean-data
+.PHONY: run test fuzz mutate bench lint openapi endpoints image lock clean-data
 
 # Each long step says so in one line (pip is quiet, and the first run takes a minute or two).
 $(BIN)/python:
@@ -40,6 +40,14 @@ test: $(VENV)/.dev
 # Schemathesis against the real server process and a throwaway database (tests/fuzz/run.py).
 fuzz: $(VENV)/.dev
 	$(BIN)/python -m tests.fuzz.run
+
+# Mutation testing of pipeline.py and calcom/delivery.py ([tool.mutmut] in pyproject.toml).
+# Slow, so neither `make test` nor CI runs it. mutants/ is rebuilt each time so no result is
+# taken from an older source; the run ends by listing the mutants that survived.
+mutate: $(VENV)/.dev
+	rm -rf mutants
+	$(BIN)/mutmut run
+	$(BIN)/mutmut results
 
 # The performance benchmark: seeds its own database, measures PostgreSQL's ceiling, then the
 # real server (bench/RESULTS.md). A few minutes; BENCH_ARGS=--big seeds 1,000,000 applications.

@@ -9,7 +9,13 @@ from httpx import AsyncClient, Response
 
 from scheduling_service.calcom.signature import sign
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "calcom"
+# shared/ sits beside the repository; `make mutate` runs the tests from a copy of it in
+# mutants/, one folder deeper, hence the search upwards.
+SAMPLES = next(
+    folder / "shared" / "calcom"
+    for folder in Path(__file__).resolve().parents
+    if (folder / "shared" / "calcom").is_dir()
+)
 
 
 def sample(name: str) -> dict[str, Any]:

@@ -2,25 +2,32 @@
 
 import hashlib
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
 from scheduling_service.calcom.delivery import (
+    Attendee,
     Delivery,
     MalformedDelivery,
     NoShow,
     event_id_for,
     parse_delivery,
 )
-
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "calcom"
+from tests.calcom_bodies import SAMPLES
 
 Document = dict[str, Any]
+
+
+# Said of every body that is not Cal.com's envelope (the admin reads it in the event log).
+TEMPLATE_HINT = (
+    "not Cal.com's default webhook body: a custom payload template on this webhook in Cal.com "
+    "may be the cause; clear the template so that Cal.com sends its default JSON body"
+)
 
 
 def _raw(name: str) -> bytes:
@@ -228,6 +235,28 @@ def test_times_in_any_offset_are_converted_to_utc(
     )
 
 
+@pytest.fixture
+def local_time_zone_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("local_time_zone_new_york")
+def test_times_are_utc_whatever_the_machines_local_time_zone() -> None:
+    def mutate(payload: Document) -> None:
+        payload["startTime"] = "2026-05-12T16:00:00+02:00"
+        payload["endTime"] = "2026-05-12T16:30:00+02:00"
+
+    booking = _booking_with(mutate)
+    assert (booking.start_time.isoformat(), booking.end_time.isoformat()) == (
+        "2026-05-12T14:00:00+00:00",
+        "2026-05-12T14:30:00+00:00",
+    )
+
+
 def test_start_equal_to_end_is_accepted() -> None:
     def mutate(payload: Document) -> None:
         payload["endTime"] = payload["startTime"]
@@ -311,6 +340,19 @@ def test_meeting_link_rule(
         _set_link_fields(payload, metadata=metadata, video=video, location=location)
 
     assert _booking_with(mutate).meeting_url == expected
+
+
+def test_meeting_link_of_2048_characters_is_kept_and_a_longer_one_is_none() -> None:
+    longest = "https://meet.example.org/" + "r" * (2048 - len("https://meet.example.org/"))
+
+    def link(url: str) -> Callable[[Document], None]:
+        def mutate(payload: Document) -> None:
+            _set_link_fields(payload, location=url)
+
+        return mutate
+
+    assert _booking_with(link(longest)).meeting_url == longest
+    assert _booking_with(link(longest + "r")).meeting_url is None
 
 
 # --- applicant email, name, time zone --------------------------------------------------------
@@ -402,6 +444,8 @@ def test_applicant_email_rule(responses: object, attendees: object, expected: st
             id="attendee-when-empty-name-parts",
         ),
         pytest.param(None, None, None, id="none-when-nowhere"),
+        pytest.param({"value": "n" * 600}, "Other", "n" * 500, id="cut-at-500-characters"),
+        pytest.param(None, "a" * 600, "a" * 500, id="attendee-name-cut-at-500-characters"),
     ],
 )
 def test_applicant_name_rule(name: object, attendee_name: str | None, expected: str | None) -> None:
@@ -443,6 +487,71 @@ def test_attendee_emails_are_normalised_in_order_and_skip_blank_and_overlong_one
         ]
 
     assert _booking_with(mutate).attendee_emails == ("booker@example.org", "guest@example.org")
+
+
+def test_attendees_names_and_time_zones_are_trimmed_cut_at_500_and_blank_is_none() -> None:
+    def mutate(payload: Document) -> None:
+        payload["attendees"] = [
+            {"email": "ann@example.org", "name": "  Ann  ", "timeZone": " Asia/Tokyo "},
+            {"email": "bob@example.org", "name": "n" * 600, "timeZone": "z" * 600},
+            {"email": "cid@example.org", "name": "   ", "timeZone": ""},
+        ]
+
+    assert _booking_with(mutate).attendees == (
+        Attendee("ann@example.org", "Ann", "Asia/Tokyo"),
+        Attendee("bob@example.org", "n" * 500, "z" * 500),
+        Attendee("cid@example.org", None, None),
+    )
+
+
+def test_seat_of_an_attendee_is_the_booking_with_that_attendee_as_applicant() -> None:
+    def mutate(payload: Document) -> None:
+        payload["seatsPerTimeSlot"] = 4
+        payload["attendees"] = [
+            {"email": "jane.doe@example.com", "name": "Jane Doe", "timeZone": "America/New_York"},
+            {"email": "Guest@Example.org", "name": " Guest Two ", "timeZone": "Europe/Paris"},
+        ]
+
+    booking = _booking_with(mutate)
+    seat = booking.as_seat_of("guest@example.org")
+
+    assert (seat.applicant_email, seat.applicant_name, seat.time_zone) == (
+        "guest@example.org",
+        "Guest Two",
+        "Europe/Paris",
+    )
+    assert (seat.uid, seat.start_time, seat.end_time, seat.attendees, seat.seated) == (
+        booking.uid,
+        booking.start_time,
+        booking.end_time,
+        booking.attendees,
+        True,
+    )
+    assert booking.applicant_email == "jane.doe@example.com"
+
+
+@pytest.mark.parametrize("where", ["responses", "attendee"])
+def test_applicant_email_of_320_characters_is_kept_and_321_is_malformed(where: str) -> None:
+    longest = "a" * (320 - len("@example.org")) + "@example.org"
+
+    def email(value: str) -> Callable[[Document], None]:
+        def mutate(payload: Document) -> None:
+            if where == "responses":
+                payload["responses"] = {"email": {"value": value}}
+            else:
+                payload["responses"] = {}
+                payload["attendees"] = [{"email": value}]
+
+        return mutate
+
+    booking = _booking_with(email(longest))
+    assert booking.applicant_email == longest
+    assert booking.attendee_emails == (
+        (longest,) if where == "attendee" else ("jane.doe@example.com",)
+    )
+    with pytest.raises(MalformedDelivery) as refused:
+        _created_with(email("a" + longest))
+    assert refused.value.reason == "the applicant email is longer than 320 characters"
 
 
 # --- metadata.applicationId ------------------------------------------------------------------
@@ -624,6 +733,13 @@ def test_unknown_trigger_with_booking_payload_is_not_validated_as_a_booking() ->
     assert delivery.event_id == _expected_event_id(
         "BOOKING_REQUESTED", "req-1", "2026-05-04T09:00:00Z"
     )
+
+
+def test_unknown_trigger_of_100_characters_is_logged_and_a_longer_one_is_malformed() -> None:
+    longest = "T" * 100
+
+    assert parse_delivery(_body({"triggerEvent": longest})).trigger == longest
+    assert _refused({"triggerEvent": longest + "T"}).reason.startswith("triggerEvent: ")
 
 
 def test_trigger_names_are_case_sensitive() -> None:
@@ -950,6 +1066,78 @@ def test_odd_optional_fields_read_as_absent() -> None:
     assert _booking_with(mutate).meeting_url is None
 
 
+# --- the reason an admin reads in the event log ----------------------------------------------
+
+
+def _changed(document: Document, **payload: object) -> Document:
+    document["payload"].update(payload)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(
+            b"not json",
+            f"the body is not JSON (Expecting value: line 1 column 1 (char 0)): {TEMPLATE_HINT}",
+            id="not-json",
+        ),
+        pytest.param(b"[]", f"the body is not a JSON object: {TEMPLATE_HINT}", id="not-object"),
+        pytest.param(
+            _body({"payload": {}}),
+            f"triggerEvent: Field required; {TEMPLATE_HINT}",
+            id="no-trigger",
+        ),
+        pytest.param(
+            _body({**_sample("booking_created"), "createdAt": 5}),
+            "createdAt: Input should be a valid string",
+            id="envelope-field-with-trigger-has-no-hint",
+        ),
+        pytest.param(
+            _body(_changed(_sample("booking_created"), startTime="tomorrow")),
+            "payload.startTime: Value error, must be an ISO 8601 time with an offset",
+            id="unreadable-time",
+        ),
+        pytest.param(
+            _body(_changed(_sample("booking_created"), uid="abc\x00")),
+            "payload.uid: Value error, must not contain NUL characters or lone surrogates",
+            id="nul",
+        ),
+        pytest.param(
+            _body(
+                _changed(
+                    _sample("booking_created"),
+                    uid=1,
+                    startTime=2,
+                    endTime=3,
+                    attendees=4,
+                    rescheduleUid=5,
+                    seatsPerTimeSlot="six",
+                )
+            ),
+            "payload.uid: Input should be a valid string; "
+            "payload.startTime: Value error, must be an ISO 8601 time with an offset; "
+            "payload.endTime: Value error, must be an ISO 8601 time with an offset; "
+            "payload.attendees: Input should be a valid list; "
+            "payload.rescheduleUid: Input should be a valid string",
+            id="first-five-problems",
+        ),
+        pytest.param(
+            _body(_changed(_sample("booking_created"), endTime="2026-05-12T13:59:59Z")),
+            "payload.endTime is before payload.startTime",
+            id="end-before-start",
+        ),
+        pytest.param(
+            _body(_changed(_sample("booking_created"), responses={}, attendees=[])),
+            "no applicant email in payload.responses.email or payload.attendees",
+            id="no-email",
+        ),
+    ],
+)
+def test_a_malformed_delivery_says_exactly_what_is_wrong(body: bytes, reason: str) -> None:
+    assert _refused(body).reason == reason
+
+
 # --- no-shows --------------------------------------------------------------------------------
 
 
@@ -979,6 +1167,22 @@ def test_no_show_update_names_the_booking_and_each_mark() -> None:
         None,
     )
     assert delivery.event_id == _sha256(body)
+    assert (delivery.trigger, delivery.created_at) == (
+        "BOOKING_NO_SHOW_UPDATED",
+        "2026-05-12T15:00:00.000Z",
+    )
+
+
+@pytest.mark.parametrize("host", [True, False])
+def test_no_show_update_reads_the_hosts_mark_when_sent(host: bool) -> None:
+    document = {
+        "triggerEvent": "BOOKING_NO_SHOW_UPDATED",
+        "payload": {"bookingUid": "kZ3rT9mPqW2xYb7NcV4dHs", "noShowHost": host},
+    }
+
+    no_show = parse_delivery(_body(document)).no_show
+
+    assert no_show == NoShow("kZ3rT9mPqW2xYb7NcV4dHs", (), host)
 
 
 @pytest.mark.parametrize(
@@ -1027,3 +1231,30 @@ def test_cancellation_reason_is_read_and_a_creation_has_none() -> None:
     assert cancelled.reason == "I accepted another offer"
     assert created is not None
     assert created.reason is None
+
+
+def test_reasons_are_cut_at_2000_characters() -> None:
+    cancelled = _sample("booking_cancelled")
+    cancelled["payload"]["cancellationReason"] = "c" * 2100
+    rescheduled = _sample("booking_rescheduled")
+    rescheduled["payload"]["reschedulingReason"] = "r" * 2100
+
+    cancellation = parse_delivery(_body(cancelled)).booking
+    reschedule = parse_delivery(_body(rescheduled)).booking
+
+    assert cancellation is not None
+    assert cancellation.reason == "c" * 2000
+    assert reschedule is not None
+    assert reschedule.reason == "r" * 2000
+
+
+def test_reschedule_without_any_reason_has_none() -> None:
+    document = _sample("booking_rescheduled")
+    for key in ("reschedulingReason", "rescheduleReason"):
+        document["payload"].pop(key, None)
+    document["payload"]["responses"].pop("rescheduleReason", None)
+
+    booking = parse_delivery(_body(document)).booking
+
+    assert booking is not None
+    assert booking.reason is None

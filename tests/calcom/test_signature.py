@@ -3,13 +3,12 @@
 import hashlib
 import hmac
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from scheduling_service.calcom.signature import mismatch_detail, sign, signature_matches
+from tests.calcom_bodies import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "calcom"
 SECRET = "whsec-3f9a0c7e2b5d4a1f8e6c9b0d7a2f4e1c"
 OTHER_SECRET = "whsec-previous-secret-0123456789abcdef"
 BODY = (SAMPLES / "booking_created.json").read_bytes()
