@@ -54,7 +54,7 @@ def test_build_stage_installs_the_locked_dependencies_with_hashes() -> None:
 def test_final_image_is_slim_and_runs_as_a_numeric_non_root_user() -> None:
     *_, final = stages()
     assert len(stages()) >= 2
-    assert re.fullmatch(r"python:3\.\d+-slim", final[0][1].split()[0])
+    assert re.fullmatch(r"python:3\.\d+\.\d+-slim", final[0][1].split()[0])
     [user] = [arguments for keyword, arguments in final if keyword == "USER"]
     assert user.isdigit()
     assert int(user) != 0
@@ -69,6 +69,21 @@ def test_final_image_checks_health_and_serves() -> None:
     assert json.loads(command)[:2] == ["scheduling-service", "serve"]
     exposed = [arguments for keyword, arguments in final if keyword == "EXPOSE"]
     assert exposed == ["8000"]
+
+
+# The first releases whose email library refuses headers folded unsafely (CVE-2024-6923, its
+# last part fixed in March 2026); the alerts do not rely on it, but the image should have it.
+PATCHED = {(3, 11): 15, (3, 12): 13}
+
+
+def test_every_stage_pins_a_python_release_with_the_email_header_fix() -> None:
+    for stage in stages():
+        image = stage[0][1].split()[0]
+        found = re.fullmatch(r"python:(\d+)\.(\d+)\.(\d+)-slim", image)
+        assert found, f"{image} names no exact Python release"
+        major, minor, patch = (int(part) for part in found.groups())
+        assert (major, minor) in PATCHED, image
+        assert patch >= PATCHED[major, minor], image
 
 
 @pytest.mark.parametrize("needed", ["alembic.ini", "migrations"])
