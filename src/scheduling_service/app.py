@@ -10,7 +10,12 @@ from scheduling_service.admission import ApiAdmission
 from scheduling_service.applications.router import router as applications_router
 from scheduling_service.auth import TokenVerifier
 from scheduling_service.config import Settings, get_settings
-from scheduling_service.db import create_engine, create_sessionmaker, resolve_database_url
+from scheduling_service.db import (
+    create_engine,
+    create_sessionmaker,
+    create_webhook_engine,
+    resolve_database_url,
+)
 from scheduling_service.limits import RequestLimits, document_limits
 from scheduling_service.notifications.dispatcher import Dispatcher
 from scheduling_service.notifications.sender import create_sender
@@ -40,12 +45,17 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(database_url or resolve_database_url(settings), settings)
+        url = database_url or resolve_database_url(settings)
+        engine = create_engine(url, settings)
         app.state.engine = engine
         metrics.instrument_pool(engine, settings.database_pool_size)
         app.state.sessionmaker = create_sessionmaker(engine)
+        # A pool of their own, so that slow or numerous API requests never delay a delivery.
+        webhook_engine = create_webhook_engine(url, settings)
+        app.state.webhook_engine = webhook_engine
+        metrics.instrument_pool(webhook_engine, settings.database_webhook_pool_size)
         app.state.intake = Intake(
-            app.state.sessionmaker,
+            create_sessionmaker(webhook_engine),
             settings,
             Journal(settings.journal_dir, settings.journal_max_bytes),
         )
@@ -67,7 +77,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             stop.set()
             await asyncio.gather(*background)
             await engine.dispose()
-            metrics.release_pool(settings.database_pool_size)
+            await webhook_engine.dispose()
+            metrics.release_pool(settings.database_pool_size + settings.database_webhook_pool_size)
             metrics.forget_this_process()
 
     app = FastAPI(

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from tests.calcom_bodies import booking, deliver
-from tests.conftest import JWT_SECRET, Tokens
-from tests.e2e.server import ServiceProcess, service_env
+from tests.conftest import Tokens
 from tests.notifications.conftest import Received, SmtpServer, eventually
+from tests.security.conftest import served_process
 from tests.setup_data import create_cohort, create_org
 
 ADMIN = "ada@acme.example"
@@ -54,21 +54,9 @@ async def served(
     client: httpx.AsyncClient, database_url: str, smtp: SmtpServer
 ) -> AsyncIterator[httpx.AsyncClient]:
     """`scheduling-service serve`, sending its alerts to `smtp` (`client` empties the tables)."""
-    env = service_env(
-        database_url,
-        JWT_SECRET=JWT_SECRET,
-        SMTP_URL=smtp.url,
-        DISPATCHER_POLL_SECONDS="0.1",
-        ALERT_LIMIT_PER_WINDOW="50",
-    )
-    server = ServiceProcess(env)
-    server.start()
-    try:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            yield http
-    finally:
-        server.stop()
-        server.log.unlink(missing_ok=True)
+    env = {"SMTP_URL": smtp.url, "DISPATCHER_POLL_SECONDS": "0.1", "ALERT_LIMIT_PER_WINDOW": "50"}
+    async with served_process(database_url, **env) as http:
+        yield http
 
 
 def _booking(n: int, name: str, email: str, zone: str, link: str) -> dict[str, Any]:
