@@ -334,12 +334,13 @@ async def seed_cohort(
     await connection.execute("ALTER TABLE applications ENABLE TRIGGER applications_search_terms")
     await connection.execute(
         """
-        INSERT INTO application_search_terms (application_id, cohort_id, field, terms)
-        SELECT id, $1, 'applicant_name', lower(applicant_name) FROM applications
+        INSERT INTO application_search_terms
+            (application_id, cohort_id, field, terms, canonical_email)
+        SELECT id, $1, 'applicant_name', lower(applicant_name), NULL FROM applications
         WHERE cohort_id = $1
         UNION ALL
-        SELECT id, $1, 'contact_email', lower(contact_email) FROM applications
-        WHERE cohort_id = $1
+        SELECT id, $1, 'contact_email', lower(contact_email), canonical_email(contact_email)
+        FROM applications WHERE cohort_id = $1
         """,
         cohort_id,
     )

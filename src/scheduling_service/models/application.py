@@ -46,7 +46,8 @@ class Application(HasId, HasTimestamps, Base):
 
 
 class ApplicationSearchTerms(Base):
-    """An application's name and its contact email, lowercased, a row each, for the list's `q`.
+    """An application's name and its contact email, lowercased, a row each, for the list's `q`
+    and an orphan's candidates.
 
     A trigram index here finds a rare term without reading the whole cohort. It lives apart
     from `applications` because a webhook rewrites the application row with every status it
@@ -65,6 +66,12 @@ class ApplicationSearchTerms(Base):
             postgresql_using="gin",
             postgresql_ops={"terms": "gin_trgm_ops"},
         ),
+        Index(
+            "ix_application_search_terms_cohort_id_canonical_email",
+            "cohort_id",
+            "canonical_email",
+            postgresql_where=text("canonical_email IS NOT NULL"),
+        ),
     )
 
     application_id: Mapped[uuid.UUID] = mapped_column(
@@ -74,3 +81,6 @@ class ApplicationSearchTerms(Base):
     field: Mapped[str] = mapped_column(primary_key=True)
     """`applicant_name` or `contact_email`: a row each, so no term spans the two."""
     terms: Mapped[str]
+    canonical_email: Mapped[str | None]
+    """On the `contact_email` row: the SQL function `canonical_email` of it (the email without
+    dots or a `+tag` in its local part), for an orphan's candidates (migration 2026_11_30_1030)."""

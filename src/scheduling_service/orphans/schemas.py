@@ -76,6 +76,16 @@ class Candidate(ApiModel):
     reasons: list[str]
 
 
+class ListedOrphanedInterview(OrphanedInterviewOut):
+    model_config = examples({**_ORPHAN, "candidates": [_CANDIDATE]})
+
+    candidates: list[Candidate] = Field(
+        description="For an open orphaned interview, the applications most like the booker, "
+        "best first: at most 3, ranked as in the detail (which has up to 10). Empty for one "
+        "no longer open."
+    )
+
+
 class OrphanHistoryEntry(ApiModel):
     model_config = examples(_ORPHAN_HISTORY)
 

@@ -1,0 +1,85 @@
+"""candidate search terms: an orphan's candidates ranked from indexed terms, not a cohort scan
+
+Revision ID: 6d2b9e4f1a38
+Revises: 3f9a6b0d5c17
+Create Date: 2026-11-30 10:30:00.000000+00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "6d2b9e4f1a38"
+down_revision: str | None = "3f9a6b0d5c17"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_WRITE_TERMS = """
+CREATE OR REPLACE FUNCTION application_search_terms_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO application_search_terms
+        (application_id, cohort_id, field, terms, canonical_email)
+    VALUES (NEW.id, NEW.cohort_id, 'applicant_name', lower(NEW.applicant_name), NULL),
+           (NEW.id, NEW.cohort_id, 'contact_email', lower(NEW.contact_email),
+            canonical_email(NEW.contact_email))
+    ON CONFLICT (application_id, field) DO UPDATE
+        SET terms = EXCLUDED.terms, canonical_email = EXCLUDED.canonical_email;
+    RETURN NULL;
+END
+$$
+"""
+
+_WRITE_TERMS_BEFORE = """
+CREATE OR REPLACE FUNCTION application_search_terms_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO application_search_terms (application_id, cohort_id, field, terms)
+    VALUES (NEW.id, NEW.cohort_id, 'applicant_name', lower(NEW.applicant_name)),
+           (NEW.id, NEW.cohort_id, 'contact_email', lower(NEW.contact_email))
+    ON CONFLICT (application_id, field) DO UPDATE SET terms = EXCLUDED.terms;
+    RETURN NULL;
+END
+$$
+"""
+
+
+def upgrade() -> None:
+    # The one definition of "the same email ignoring dots and +tags", for the stored terms and
+    # the orphan's email alike.
+    op.execute(
+        r"""
+        CREATE FUNCTION canonical_email(email text) RETURNS text
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+            SELECT regexp_replace(split_part(lower(email), '@', 1), '\+.*$|\.', '', 'g')
+                || '@' || split_part(lower(email), '@', 2)
+        $$
+        """
+    )
+    op.add_column(
+        "application_search_terms", sa.Column("canonical_email", sa.String(), nullable=True)
+    )
+    op.execute(_WRITE_TERMS)
+    op.execute(
+        "UPDATE application_search_terms t SET canonical_email = canonical_email(a.contact_email)"
+        " FROM applications a WHERE a.id = t.application_id AND t.field = 'contact_email'"
+    )
+    op.create_index(
+        "ix_application_search_terms_cohort_id_canonical_email",
+        "application_search_terms",
+        ["cohort_id", "canonical_email"],
+        unique=False,
+        postgresql_where=sa.text("canonical_email IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(
+        "ix_application_search_terms_cohort_id_canonical_email",
+        table_name="application_search_terms",
+        postgresql_where=sa.text("canonical_email IS NOT NULL"),
+    )
+    op.execute(_WRITE_TERMS_BEFORE)
+    op.drop_column("application_search_terms", "canonical_email")
+    op.execute("DROP FUNCTION canonical_email(text)")
