@@ -72,6 +72,20 @@ class ApplicationSearchTerms(Base):
             "canonical_email",
             postgresql_where=text("canonical_email IS NOT NULL"),
         ),
+        Index(
+            "ix_application_search_terms_cohort_id_name",
+            "cohort_id",
+            "terms",
+            postgresql_where=text("field = 'applicant_name'"),
+        ),
+        Index(
+            "ix_application_search_terms_cohort_id_email_local_trgm",
+            "cohort_id",
+            "email_local",
+            postgresql_using="gin",
+            postgresql_ops={"email_local": "gin_trgm_ops"},
+            postgresql_where=text("email_local IS NOT NULL"),
+        ),
     )
 
     application_id: Mapped[uuid.UUID] = mapped_column(
@@ -84,3 +98,6 @@ class ApplicationSearchTerms(Base):
     canonical_email: Mapped[str | None]
     """On the `contact_email` row: the SQL function `canonical_email` of it (the email without
     dots or a `+tag` in its local part), for an orphan's candidates (migration 2026_11_30_1030)."""
+    email_local: Mapped[str | None]
+    """On the `contact_email` row: the local part of `canonical_email`, whose trigrams find a
+    similar email (a domain's trigrams are every address's)."""

@@ -2,7 +2,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import Application, OrphanedInterview, OrphanState
@@ -47,45 +47,87 @@ class OrphanRepository:
         await self.session.flush()
 
 
-# Per orphan, the applications of its cohort with the same canonical email, or a name or an
-# email similar enough for pg_trgm's `%` (similarity at least pg_trgm.similarity_threshold).
-# A branch per signal, so that each is an index lookup (the canonical email's btree, the
-# terms' trigram GIN, both led by the cohort) rather than one filter over the cohort's rows.
-# LATERAL: one statement for any number of orphans, each with its own limit.
-_SIGNALS = text(
-    """
-    SELECT o.id, c.application_id, c.same_canonical, c.name_similarity, c.email_similarity
+# Each orphan's canonical email (and its local part) and name, as the terms hold them.
+_ORPHANS = """
     FROM unnest(
         CAST(:orphan_ids AS uuid[]), CAST(:cohort_ids AS uuid[]),
         CAST(:names AS text[]), CAST(:emails AS text[])
     ) AS o(id, cohort_id, name, email)
     CROSS JOIN LATERAL (
-        SELECT * FROM (
-            SELECT m.application_id,
-                   bool_or(m.same_canonical) AS same_canonical,
-                   coalesce(max(m.name_similarity), 0) AS name_similarity,
-                   coalesce(max(m.email_similarity), 0) AS email_similarity
-            FROM (
-                SELECT application_id, true AS same_canonical,
-                       CAST(NULL AS real) AS name_similarity,
-                       CAST(NULL AS real) AS email_similarity
-                FROM application_search_terms
-                WHERE cohort_id = o.cohort_id AND canonical_email = canonical_email(o.email)
-                UNION ALL
-                SELECT application_id, false, NULL, similarity(terms, o.email)
-                FROM application_search_terms
-                WHERE cohort_id = o.cohort_id AND field = 'contact_email' AND terms % o.email
-                UNION ALL
-                SELECT application_id, false, similarity(terms, o.name), NULL
-                FROM application_search_terms
-                WHERE cohort_id = o.cohort_id AND field = 'applicant_name' AND terms % o.name
-            ) AS m
-            GROUP BY m.application_id
-        ) AS s
-        ORDER BY s.same_canonical DESC, greatest(s.name_similarity, s.email_similarity) DESC,
-                 s.application_id
+        SELECT canonical_email(o.email) AS email,
+               split_part(canonical_email(o.email), '@', 1) AS local
+    ) AS canonical
+"""
+
+# Every signal of each orphan's best candidates, whichever lookup found them, so that a
+# candidate reads the same in the list and in the detail.
+_SIGNALS_OF_BEST = """
+    CROSS JOIN LATERAL (
+        SELECT coalesce(max(similarity(t.terms, o.name))
+                   FILTER (WHERE t.field = 'applicant_name'), 0) AS name_similarity,
+               coalesce(max(similarity(t.email_local, canonical.local))
+                   FILTER (WHERE t.field = 'contact_email'), 0) AS email_similarity,
+               coalesce(bool_or(t.canonical_email = canonical.email), false) AS same_canonical
+        FROM application_search_terms t
+        WHERE t.application_id = c.application_id
+    ) AS f
+"""
+
+# The detail: the applications of the orphan's cohort with the same canonical email, or a
+# name or an email's local part at least pg_trgm.similarity_threshold similar (`%`). A
+# branch per signal, each an index lookup (the canonical emails' btree, the trigram GINs of
+# the terms and of the local parts, all led by the cohort), never a filter over the cohort.
+_SIMILAR = text(
+    f"""
+    SELECT o.id, c.application_id, f.same_canonical, f.name_similarity, f.email_similarity
+    {_ORPHANS}
+    CROSS JOIN LATERAL (
+        SELECT m.application_id
+        FROM (
+            SELECT application_id, CAST(2 AS real) AS strength
+            FROM application_search_terms
+            WHERE cohort_id = o.cohort_id AND canonical_email = canonical.email
+            UNION ALL
+            SELECT application_id, similarity(email_local, canonical.local)
+            FROM application_search_terms
+            WHERE cohort_id = o.cohort_id AND email_local IS NOT NULL  -- the index's rows
+              AND email_local % canonical.local
+            UNION ALL
+            SELECT application_id, similarity(terms, o.name)
+            FROM application_search_terms
+            WHERE cohort_id = o.cohort_id AND field = 'applicant_name' AND terms % o.name
+        ) AS m
+        GROUP BY m.application_id
+        ORDER BY max(m.strength) DESC, m.application_id
         LIMIT :per_orphan
     ) AS c
+    {_SIGNALS_OF_BEST}
+    """
+)
+
+# The list: only what exact lookups find (the same canonical email, the same name), a few
+# index reads an orphan where a trigram search of a large cohort takes tens of milliseconds
+# or more (bench/RESULTS.md).
+_SAME = text(
+    f"""
+    SELECT o.id, c.application_id, f.same_canonical, f.name_similarity, f.email_similarity
+    {_ORPHANS}
+    CROSS JOIN LATERAL (
+        SELECT m.application_id
+        FROM (
+            SELECT application_id, 2 AS strength
+            FROM application_search_terms
+            WHERE cohort_id = o.cohort_id AND canonical_email = canonical.email
+            UNION ALL
+            SELECT application_id, 1
+            FROM application_search_terms
+            WHERE cohort_id = o.cohort_id AND field = 'applicant_name' AND terms = o.name
+        ) AS m
+        GROUP BY m.application_id
+        ORDER BY max(m.strength) DESC, m.application_id
+        LIMIT :per_orphan
+    ) AS c
+    {_SIGNALS_OF_BEST}
     """
 )
 
@@ -94,11 +136,11 @@ class CandidateRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def signals(
+    async def similar(
         self, orphans: Sequence[OrphanedInterview], per_orphan: int
     ) -> dict[uuid.UUID, list[Signals]]:
         """For each orphan, up to `per_orphan` applications of its cohort that look like its
-        booker, strongest first."""
+        booker by any signal, strongest first."""
         if not orphans:
             return {}
         # `%` keeps what is at least this similar; the ranking drops the rest as noise.
@@ -106,13 +148,27 @@ class CandidateRepository:
             text("SELECT set_config('pg_trgm.similarity_threshold', :threshold, true)"),
             {"threshold": str(MIN_SIMILARITY)},
         )
+        return await self._signals(_SIMILAR, orphans, per_orphan)
+
+    async def same(
+        self, orphans: Sequence[OrphanedInterview], per_orphan: int
+    ) -> dict[uuid.UUID, list[Signals]]:
+        """For each orphan, up to `per_orphan` applications of its cohort with the booker's
+        email (ignoring dots and `+tags`) or name, with every signal."""
+        if not orphans:
+            return {}
+        return await self._signals(_SAME, orphans, per_orphan)
+
+    async def _signals(
+        self, query: TextClause, orphans: Sequence[OrphanedInterview], per_orphan: int
+    ) -> dict[uuid.UUID, list[Signals]]:
         rows = await self.session.execute(
-            _SIGNALS,
+            query,
             {
                 "orphan_ids": [o.id for o in orphans],
                 "cohort_ids": [o.cohort_id for o in orphans],
-                # No name: NULL, which `%` matches nothing with (an empty string would match
-                # through every trigram of the cohort).
+                # Lowered and trimmed as the terms are. No name: NULL, which matches nothing
+                # (an empty string would match through every trigram of the cohort).
                 "names": [(o.applicant_name or "").strip().lower() or None for o in orphans],
                 "emails": [o.applicant_email.lower() for o in orphans],
                 "per_orphan": per_orphan,

@@ -80,9 +80,9 @@ class ListedOrphanedInterview(OrphanedInterviewOut):
     model_config = examples({**_ORPHAN, "candidates": [_CANDIDATE]})
 
     candidates: list[Candidate] = Field(
-        description="For an open orphaned interview, the applications most like the booker, "
-        "best first: at most 3, ranked as in the detail (which has up to 10). Empty for one "
-        "no longer open."
+        description="For an open orphaned interview, up to 3 applications with the booker's "
+        "email (ignoring dots and +tags) or name, best first, exactly as the detail shows "
+        "them; the detail also lists those that are only similar. Empty for one no longer open."
     )
 
 

@@ -25,12 +25,13 @@ from scheduling_service.models import (
 )
 from scheduling_service.notifications.service import enqueue_orphan_alerts
 from scheduling_service.organizations.service import get_cohort, get_cohort_as_admin
-from scheduling_service.orphans.ranking import MAX_CANDIDATES, Ranked, rank
+from scheduling_service.orphans.ranking import MAX_CANDIDATES, Ranked, Signals, rank
 from scheduling_service.orphans.repository import CandidateRepository, OrphanRepository
 from scheduling_service.pipeline import BookingEvent
 from scheduling_service.webhooks.repository import BookingRepository
 
-# The best few candidates each orphan of a list carries; its detail has up to MAX_CANDIDATES.
+# The best few candidates each orphan of a list carries (those with the booker's email or
+# name); its detail has up to MAX_CANDIDATES, found by similarity too.
 LISTED_CANDIDATES = 3
 # Rows the ranking may reorder, per candidate it keeps: the database orders by the strongest
 # raw signal, the ranking by the weighted one.
@@ -52,7 +53,9 @@ async def list_orphans(
     cohort = await get_cohort(session, principal, cohort_id)
     orphans, next_cursor = await OrphanRepository(session).list(cohort.id, state, cursor, limit)
     open_ = [o for o in orphans if o.state == OrphanState.OPEN.value]
-    candidates = await _candidates(session, open_, LISTED_CANDIDATES)
+    repository = CandidateRepository(session)
+    signals = await repository.same(open_, LISTED_CANDIDATES * _POOL_PER_CANDIDATE)
+    candidates = await _ranked(repository, signals, LISTED_CANDIDATES)
     return [(o, candidates.get(o.id, [])) for o in orphans], next_cursor
 
 
@@ -139,18 +142,18 @@ async def get_orphan(
     if orphan is None:
         raise NotFound("orphaned interview not found")
     await get_cohort(session, principal, orphan.cohort_id, "orphaned interview")
-    candidates = await _candidates(session, [orphan], MAX_CANDIDATES)
+    repository = CandidateRepository(session)
+    signals = await repository.similar([orphan], MAX_CANDIDATES * _POOL_PER_CANDIDATE)
+    candidates = await _ranked(repository, signals, MAX_CANDIDATES)
     history = await HistoryRepository(session).list_for_orphan(orphan.id)
     return orphan, candidates[orphan.id], history
 
 
-async def _candidates(
-    session: AsyncSession, orphans: list[OrphanedInterview], keep: int
+async def _ranked(
+    repository: CandidateRepository, signals: dict[uuid.UUID, list[Signals]], keep: int
 ) -> dict[uuid.UUID, Candidates]:
-    """Each orphan's best `keep` candidates with their applications, in the same few
-    statements however many orphans there are."""
-    repository = CandidateRepository(session)
-    signals = await repository.signals(orphans, keep * _POOL_PER_CANDIDATE)
+    """Each orphan's best `keep` candidates with their applications, in one statement
+    however many orphans there are."""
     ranked = {orphan_id: rank(found)[:keep] for orphan_id, found in signals.items()}
     applications = await repository.applications(
         {r.application_id for best in ranked.values() for r in best}
