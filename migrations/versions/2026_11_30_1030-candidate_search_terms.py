@@ -76,11 +76,12 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("canonical_email IS NOT NULL"),
     )
-    # An orphan of the list looks for the same name only: an index read, no trigram search.
+    # An orphan of the list looks for the same name only: an index read, no trigram search,
+    # the first few of a common name in the order the ranking breaks ties.
     op.create_index(
         "ix_application_search_terms_cohort_id_name",
         "application_search_terms",
-        ["cohort_id", "terms"],
+        ["cohort_id", "terms", "application_id"],
         unique=False,
         postgresql_where=sa.text("field = 'applicant_name'"),
     )

@@ -76,6 +76,7 @@ class ApplicationSearchTerms(Base):
             "ix_application_search_terms_cohort_id_name",
             "cohort_id",
             "terms",
+            "application_id",
             postgresql_where=text("field = 'applicant_name'"),
         ),
         Index(

@@ -119,9 +119,14 @@ _SAME = text(
             FROM application_search_terms
             WHERE cohort_id = o.cohort_id AND canonical_email = canonical.email
             UNION ALL
-            SELECT application_id, 1
-            FROM application_search_terms
-            WHERE cohort_id = o.cohort_id AND field = 'applicant_name' AND terms = o.name
+            (
+                -- A common name is shared by hundreds: the first few, as ties are broken.
+                SELECT application_id, 1
+                FROM application_search_terms
+                WHERE cohort_id = o.cohort_id AND field = 'applicant_name' AND terms = o.name
+                ORDER BY application_id
+                LIMIT :per_orphan
+            )
         ) AS m
         GROUP BY m.application_id
         ORDER BY max(m.strength) DESC, m.application_id
