@@ -4,10 +4,12 @@
 # Run:      docker run -e DATABASE_URL=... -e JWT_SECRET=... -e PUBLIC_BASE_URL=https://... \
 #             -v scheduling-journal:/var/lib/scheduling-service -p 8000:8000 scheduling-service
 
+# An exact Python release, one whose email library refuses unsafely folded headers
+# (CVE-2024-6923; 3.11.15 has the whole fix). The alerts keep booker text out of headers anyway.
 # The build stage installs the locked, hash-checked dependencies and the service into a
 # virtualenv; only that virtualenv and the migrations reach the final image.
 # The base of both stages: the official image unless given (a mirror, a pinned digest).
-ARG PYTHON_IMAGE=python:3.11-slim
+ARG PYTHON_IMAGE=python:3.11.15-slim
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1

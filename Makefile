@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # `make image`: the tag built, and the Python 3.11 image both stages start from.
 IMAGE ?= scheduling-service
-BASE_IMAGE ?= python:3.11-slim
+BASE_IMAGE ?= python:3.11.15-slim
 
 .PHONY: run test fuzz mutate bench lint openapi endpoints image lock clean-data
 

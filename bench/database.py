@@ -334,12 +334,14 @@ async def seed_cohort(
     await connection.execute("ALTER TABLE applications ENABLE TRIGGER applications_search_terms")
     await connection.execute(
         """
-        INSERT INTO application_search_terms (application_id, cohort_id, field, terms)
-        SELECT id, $1, 'applicant_name', lower(applicant_name) FROM applications
+        INSERT INTO application_search_terms
+            (application_id, cohort_id, field, terms, canonical_email, email_local)
+        SELECT id, $1, 'applicant_name', lower(applicant_name), NULL, NULL FROM applications
         WHERE cohort_id = $1
         UNION ALL
-        SELECT id, $1, 'contact_email', lower(contact_email) FROM applications
-        WHERE cohort_id = $1
+        SELECT id, $1, 'contact_email', lower(contact_email), canonical_email(contact_email),
+            split_part(canonical_email(contact_email), '@', 1)
+        FROM applications WHERE cohort_id = $1
         """,
         cohort_id,
     )
@@ -437,6 +439,40 @@ async def seed(dsn: str, cohorts: dict[str, int]) -> tuple[dict[str, SeededCohor
     finally:
         await connection.close()
     return seeded, time.perf_counter() - started
+
+
+async def seed_lookalike_orphans(dsn: str, cohort: SeededCohort, count: int) -> list[uuid.UUID]:
+    """`count` open orphans, the newest of the cohort, each booked by someone who looks like
+    an applicant spread over the cohort: the same name, the email without its dots and with a
+    `+tag` (what the candidate ranking is for). Answers their IDs."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            """
+            INSERT INTO orphaned_interviews (id, cohort_id, state, applicant_name,
+                applicant_email, time_zone, booking_uid, start_time, end_time, created_at,
+                updated_at)
+            SELECT gen_random_uuid(), $1, 'open', a.applicant_name,
+                replace(split_part(a.contact_email, '@', 1), '.', '') || '+interview@'
+                    || split_part(a.contact_email, '@', 2),
+                'UTC', 'lookalike-' || a.id, now(), now() + interval '30 minutes',
+                now() + make_interval(secs => a.k), now()
+            FROM (
+                SELECT id, applicant_name, contact_email,
+                    row_number() OVER (ORDER BY created_at) AS k
+                FROM applications WHERE cohort_id = $1
+            ) AS a
+            WHERE a.k % greatest($2::bigint / $3::bigint, 1) = 0
+            LIMIT $3
+            RETURNING id
+            """,
+            cohort.id,
+            cohort.applications,
+            count,
+        )
+    finally:
+        await connection.close()
+    return [row["id"] for row in rows]
 
 
 def event_id(trigger: str, uid: str, created_at: str) -> str:

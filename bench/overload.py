@@ -5,6 +5,7 @@ never another 5xx."""
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +24,11 @@ class FloodResult:
     """The `Retry-After` of each 503 (`missing` when it had none)."""
     latencies: dict[int, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+    readers: int = FLOOD_READERS
 
     def summary(self) -> dict[str, Any]:
         return {
-            "readers": FLOOD_READERS,
+            "readers": self.readers,
             "seconds": round(self.seconds, 1),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "per_s": {str(k): round(v / self.seconds, 1) for k, v in sorted(self.statuses.items())}
@@ -42,14 +44,24 @@ class FloodResult:
         }
 
 
-async def flood(client: Client, path: str, token: str, running: asyncio.Event) -> FloodResult:
-    """`FLOOD_READERS` closed-loop readers of `path` while `running` is set."""
+async def flood(
+    client: Client,
+    paths: Sequence[str],
+    token: str,
+    running: asyncio.Event,
+    readers: int = FLOOD_READERS,
+) -> FloodResult:
+    """`readers` closed-loop readers while `running` is set, each going through `paths` in
+    turn (each from its own place in them)."""
     loop = asyncio.get_running_loop()
-    result = FloodResult()
+    result = FloodResult(readers=readers)
     headers = {"Authorization": f"Bearer {token}"}
 
-    async def reader() -> None:
+    async def reader(first: int) -> None:
+        turn = first
         while running.is_set():
+            path = paths[turn % len(paths)]
+            turn += 1
             started = loop.time()
             try:
                 answer = await client.request("GET", path, headers)
@@ -65,6 +77,6 @@ async def flood(client: Client, path: str, token: str, running: asyncio.Event) -
                 await asyncio.sleep(min(float(answer.retry_after or 1), 1.0))
 
     started = loop.time()
-    await asyncio.gather(*(reader() for _ in range(FLOOD_READERS)))
+    await asyncio.gather(*(reader(n) for n in range(readers)))
     result.seconds = loop.time() - started
     return result

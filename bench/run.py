@@ -24,6 +24,7 @@ import secrets
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from bench.database import (
     bench_database,
     checkpoint,
     seed,
+    seed_lookalike_orphans,
     send_waiting_digests,
     server_settings,
 )
@@ -73,6 +75,13 @@ BACKGROUND_RATE = 200.0
 # cohort (no index serves `%term%`), so searches must stay rare here or they alone would
 # saturate PostgreSQL and every other read would measure that.
 READ_RATES = {"list": 10.0, "list_status": 5.0, "list_q": 2.0, "list_q_one": 0.5, "badge": 10.0}
+# The candidate ranking: orphans whose bookers look like applicants, and how many requests
+# for their candidates are kept in flight while webhooks flow (issue 11: 20, one member's).
+LOOKALIKE_ORPHANS = 50
+CANDIDATE_READERS = 20
+# Deliveries per second meanwhile: well below the knee, so that what moves the webhook's
+# latency is the readers, not its own load.
+CANDIDATES_WEBHOOK_RATE = 50.0
 # Other engineers' work shares the machine: a step that saturated while anything else used more
 # than this many cores is run again (at most this many times).
 CONTENDED_CORES = 0.25
@@ -94,6 +103,7 @@ class Options:
     native: bool
     server_env: dict[str, str]
     ladder_only: bool
+    candidates_only: bool
     output: Path
 
 
@@ -149,6 +159,11 @@ def parse_options(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--ladder-only", action="store_true", help="only the ladder: no ceiling, burst or reads"
     )
+    parser.add_argument(
+        "--candidates-only",
+        action="store_true",
+        help="only the orphans' candidate ranking, and the webhook while it is read",
+    )
     parser.add_argument("--output", type=Path, default=OUT / "results.json")
     args = parser.parse_args(argv)
     applications = args.applications or (BIG_COHORT_SIZE if args.big else 100_000)
@@ -166,6 +181,7 @@ def parse_options(argv: list[str] | None) -> Options:
         args.native,
         dict(item.split("=", 1) for item in args.server_env),
         args.ladder_only,
+        args.candidates_only,
         args.output,
     )
 
@@ -408,7 +424,7 @@ async def burst(
 
     async def flooding() -> FloodResult:
         try:
-            return await flood(flooders, paths["list"], token, running)
+            return await flood(flooders, [paths["list"]], token, running)
         finally:
             await flooders.close()
 
@@ -533,6 +549,76 @@ async def reads(
     }
 
 
+async def candidates(
+    service: Service, workload: Workload, orphans: list[uuid.UUID], rate: float, seconds: float
+) -> dict[str, Any]:
+    """The orphans' candidate ranking on the cohort webhooks go to, while they flow at `rate`:
+    its latency (one closed-loop reader of an orphan's detail, one of the list page with the
+    best candidates of each), then the webhook's latency alone and with `CANDIDATE_READERS`
+    requests for a detail always in flight."""
+    cohort = workload.cohort
+    token = reader_token(service.jwt_secret, cohort.organization_id)
+    details = [f"/v1/orphaned-interviews/{orphan}" for orphan in orphans]
+    listing = [f"/v1/cohorts/{cohort.id}/orphaned-interviews?limit=50"]
+
+    async def webhooks_while(
+        readings: list[tuple[list[str], int]],
+    ) -> tuple[StepResult, list[FloodResult], dict[str, float]]:
+        await send_waiting_digests(service.dsn)
+        running = asyncio.Event()
+        running.set()
+        client = service.client()
+        reading = [
+            asyncio.create_task(flood(client, paths, token, running, readers))
+            for paths, readers in readings
+        ]
+        try:
+            if reading:
+                await asyncio.sleep(1.0)  # every reader's first request is in flight
+            result, cpu = await run_rate(service, workload, rate, seconds)
+        finally:
+            running.clear()
+            read = list(await asyncio.gather(*reading))
+            await client.close()
+        return result, read, cpu
+
+    phases: dict[str, Any] = {}
+    flow, (detail, listed), cpu = await webhooks_while([(details, 1), (listing, 1)])
+    phases["one_reader_each"] = {
+        "webhooks": flow.summary(),
+        "detail": detail.summary(),
+        "list_page": listed.summary(),
+        "cpu_cores": cpu,
+    }
+    flow, _, cpu = await webhooks_while([])
+    phases["webhooks_alone"] = {"webhooks": flow.summary(), "cpu_cores": cpu}
+    flow, (flooded,), cpu = await webhooks_while([(details, CANDIDATE_READERS)])
+    phases["in_flight"] = {
+        "webhooks": flow.summary(),
+        "detail": flooded.summary(),
+        "cpu_cores": cpu,
+    }
+    log(
+        "candidates: detail p50 {} p99 {} ms, list page p50 {} p99 {} ms; webhook p99 {} ms "
+        "alone, {} ms with {} detail requests in flight ({})".format(
+            detail.summary()["p50_ms"].get("200"),
+            detail.summary()["p99_ms"].get("200"),
+            listed.summary()["p50_ms"].get("200"),
+            listed.summary()["p99_ms"].get("200"),
+            phases["webhooks_alone"]["webhooks"]["p99_ms"],
+            flow.summary()["p99_ms"],
+            CANDIDATE_READERS,
+            flooded.summary()["statuses"],
+        )
+    )
+    return {
+        "cohort_applications": cohort.applications,
+        "webhook_rate_per_s": rate,
+        "readers_in_flight": CANDIDATE_READERS,
+        **phases,
+    }
+
+
 def _trickle(paths: dict[str, str], token: str, seconds: float) -> list[Request]:
     """The SPA's reads for `seconds` at `READ_RATES`, each kind spread evenly."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -585,6 +671,7 @@ async def drive_service(
     main: Workload,
     reads_workload: Workload,
     cohorts: dict[str, SeededCohort],
+    lookalikes: list[uuid.UUID],
     options: Options,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"workers": service.workers}
@@ -594,6 +681,11 @@ async def drive_service(
     if options.profile_only:
         await send_waiting_digests(service.dsn)
         results["profile"] = await profile_server(service, main, 0.0, options)
+        return results
+    if options.candidates_only:
+        results["candidates"] = await candidates(
+            service, main, lookalikes, CANDIDATES_WEBHOOK_RATE, options.reads_seconds
+        )
         return results
     if options.fixed_rate:
         results["fixed_rate"] = []
@@ -638,6 +730,10 @@ async def drive_service(
         results["reads"][label] = await reads(
             service, workload, cohort, label, background, options.reads_seconds
         )
+    await checkpoint(service.dsn)
+    results["candidates"] = await candidates(
+        service, main, lookalikes, CANDIDATES_WEBHOOK_RATE, options.reads_seconds
+    )
     memory["end"] = tree_rss_mb(server_pid)
     log(f"server memory (RSS, MiB): {memory}")
     return results
@@ -733,6 +829,8 @@ def table(results: dict[str, Any]) -> str:
             f"p99 {r['p99_ms']} ms; {f['readers']} API readers flooding the list: statuses "
             f"{f['statuses']}, 503s with Retry-After {f['retry_after_on_503']}"
         )
+    if "candidates" in service:
+        lines.extend(_candidates_table(service["candidates"]))
     if "server_rss_mb" in service:
         lines.append(f"MEMORY   server RSS, MiB: {service['server_rss_mb']}")
     if "reads" not in service:
@@ -750,6 +848,21 @@ def table(results: dict[str, Any]) -> str:
                 f"{figures['closed_loop_per_s']:>8.1f}"
             )
     return "\n".join(lines)
+
+
+def _candidates_table(found: dict[str, Any]) -> list[str]:
+    alone, one, flooded = found["webhooks_alone"], found["one_reader_each"], found["in_flight"]
+    detail, page, many = one["detail"], one["list_page"], flooded["detail"]
+    return [
+        f"CANDIDATES  cohort of {found['cohort_applications']}, webhooks at "
+        f"{found['webhook_rate_per_s']:g}/s: an orphan's detail p50 {detail['p50_ms']} p99 "
+        f"{detail['p99_ms']} ms, the list page (50, best 3 each) p50 {page['p50_ms']} p99 "
+        f"{page['p99_ms']} ms (by status)",
+        f"            webhook p50/p99 {alone['webhooks']['p50_ms']}/{alone['webhooks']['p99_ms']}"
+        f" ms alone, {flooded['webhooks']['p50_ms']}/{flooded['webhooks']['p99_ms']} ms with "
+        f"{found['readers_in_flight']} detail requests in flight (statuses {many['statuses']}, "
+        f"{many['per_s']}/s, p99 {many['p99_ms']} ms)",
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -784,19 +897,21 @@ def main(argv: list[str] | None = None) -> None:
         cohorts, seconds = asyncio.run(seed(db.dsn, sizes))
         results["seed"] = {"cohorts": sizes, "seconds": round(seconds, 1)}
         log(f"seeded in {seconds:.1f} s")
+        lookalikes = asyncio.run(seed_lookalike_orphans(db.dsn, cohorts["main"], LOOKALIKE_ORPHANS))
         main_workload = Workload(cohorts["main"])
         reads_workload = Workload(cohorts["r10k"])
         settings = Settings(_env_file=None, database_url=db.url)
-        if options.profile_only or options.fixed_rate:
+        if options.profile_only or options.fixed_rate or options.candidates_only:
             service = start_service(db, Path(journal), options.server_env)
             try:
                 driven = asyncio.run(
-                    drive_service(service, main_workload, reads_workload, {}, options)
+                    drive_service(service, main_workload, reads_workload, {}, lookalikes, options)
                 )
             finally:
                 service.process.stop()
             options.output.write_text(json.dumps(driven, indent=2, default=str) + "\n")
-            print(json.dumps(driven.get("profile") or driven["fixed_rate"], indent=2))
+            shown = driven.get("profile") or driven.get("candidates") or driven["fixed_rate"]
+            print(json.dumps(shown, indent=2, default=str))
             return
         if options.ladder_only:
             results["ceiling"] = {"tps": 0.0, "best_concurrency": 0, "skipped": True}
@@ -809,7 +924,9 @@ def main(argv: list[str] | None = None) -> None:
                 _size_label(options.applications): cohorts["main"],
             }
             results["service"] = asyncio.run(
-                drive_service(service, main_workload, reads_workload, read_cohorts, options)
+                drive_service(
+                    service, main_workload, reads_workload, read_cohorts, lookalikes, options
+                )
             )
         finally:
             service.process.stop()

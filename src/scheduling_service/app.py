@@ -12,7 +12,12 @@ from scheduling_service.admission import ApiAdmission
 from scheduling_service.applications.router import router as applications_router
 from scheduling_service.auth import TokenVerifier
 from scheduling_service.config import Settings, get_settings
-from scheduling_service.db import create_engine, create_sessionmaker, resolve_database_url
+from scheduling_service.db import (
+    create_engine,
+    create_sessionmaker,
+    create_webhook_engine,
+    resolve_database_url,
+)
 from scheduling_service.limits import RequestLimits, document_limits
 from scheduling_service.logs import REQUEST_ID_HEADER
 from scheduling_service.notifications.dispatcher import Dispatcher
@@ -79,18 +84,22 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         give_back_large_blocks()
-        engine = create_engine(database_url or resolve_database_url(settings), settings)
+        url = database_url or resolve_database_url(settings)
+        engine = create_engine(url, settings)
         app.state.engine = engine
         metrics.instrument_pool(engine, settings.database_pool_size)
         app.state.sessionmaker = create_sessionmaker(engine)
-        secrets = CohortSecretCache(
-            app.state.sessionmaker, settings.webhook_secrets_refresh_seconds
-        )
+        # A pool of their own, so that slow or numerous API requests never delay a delivery.
+        webhook_engine = create_webhook_engine(url, settings)
+        app.state.webhook_engine = webhook_engine
+        metrics.instrument_pool(webhook_engine, settings.database_webhook_pool_size)
+        webhook_sessionmaker = create_sessionmaker(webhook_engine)
+        secrets = CohortSecretCache(webhook_sessionmaker, settings.webhook_secrets_refresh_seconds)
         # Before the first delivery: the cache is what verifies them (an unreachable
         # database leaves it empty, and deliveries are refused with 503 until it is filled).
         await secrets.refresh()
         app.state.intake = Intake(
-            app.state.sessionmaker,
+            webhook_sessionmaker,
             settings,
             Journal(settings.journal_dir, settings.journal_max_bytes),
             secrets,
@@ -113,7 +122,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             stop.set()
             await asyncio.gather(*background)
             await engine.dispose()
-            metrics.release_pool(settings.database_pool_size)
+            await webhook_engine.dispose()
+            metrics.release_pool(settings.database_pool_size + settings.database_webhook_pool_size)
             metrics.forget_this_process()
 
     # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN, blank without the

@@ -48,6 +48,18 @@ class Settings(BaseSettings):
         description="How long a request waits for a pooled connection; then the API answers "
         "503 and the webhook keeps the delivery in the journal.",
     )
+    database_webhook_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="Connections per worker for Cal.com's deliveries alone; no API request "
+        "can take one.",
+    )
+    api_statement_timeout_ms: int = Field(
+        default=5000,
+        ge=1,
+        description="An API request's statement running longer is cancelled, and the "
+        "request answered 503.",
+    )
     public_base_url: str = "http://localhost:8000"
     cors_allowed_origins: list[str] | None = Field(
         default=None,

@@ -40,13 +40,33 @@ PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    """The pool of the API and the alert dispatcher: each statement on it is cancelled after
+    `api_statement_timeout_ms` (set once per connection, so it costs no round trip)."""
+    return _engine(
+        url,
+        settings,
+        settings.database_pool_size,
+        {"statement_timeout": str(settings.api_statement_timeout_ms)},
+    )
+
+
+def create_webhook_engine(url: str, settings: Settings) -> AsyncEngine:
+    """The pool of Cal.com's deliveries (and of draining and retrying them) alone: no API
+    request can hold one of its connections, however many are in flight or however slow."""
+    return _engine(url, settings, settings.database_webhook_pool_size, {})
+
+
+def _engine(
+    url: str, settings: Settings, pool_size: int, server_settings: dict[str, str]
+) -> AsyncEngine:
     engine = create_async_engine(
         url,
-        pool_size=settings.database_pool_size,
+        pool_size=pool_size,
         pool_timeout=settings.database_pool_timeout_seconds,
         max_overflow=0,
         # Statement parameters (a webhook's raw body, emails) stay out of logged errors.
         hide_parameters=True,
+        connect_args={"server_settings": server_settings},
     )
     _ping_idle_connections(engine)
     return engine
@@ -124,6 +144,10 @@ _UNREACHABLE = (
 def _unreachable_state(state: str) -> bool:
     # Class 08: connection exceptions; 57P01-57P03: the server is shutting down or starting.
     return state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+# query_canceled: here, a statement that ran past its `statement_timeout`.
+STATEMENT_TIMEOUT_SQLSTATE = "57014"
 
 
 def is_database_unavailable(error: BaseException) -> bool:

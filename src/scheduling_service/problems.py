@@ -21,7 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from scheduling_service import errors
-from scheduling_service.db import is_database_unavailable, sqlstate_of
+from scheduling_service.db import (
+    STATEMENT_TIMEOUT_SQLSTATE,
+    is_database_unavailable,
+    sqlstate_of,
+)
 from scheduling_service.logs import REQUEST_ID_HEADER
 from scheduling_service.pipeline import TransitionRefused
 
@@ -366,6 +370,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem_response(VALIDATION, "a value cannot be stored as given")
         if is_database_unavailable(error):
             return _database_unreachable()
+        if sqlstate == STATEMENT_TIMEOUT_SQLSTATE:
+            # A held lock or a slow plan: the request gives its connection back rather than
+            # keep it from the others.
+            return problem_response(
+                UNAVAILABLE, "the database took too long to answer; retry later", headers=_RETRY
+            )
         logger.exception("database error", exc_info=error)
         return problem_response(INTERNAL, "an unexpected error occurred")
 

@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 from tests.e2e.server import free_port
 
 DOCKER = shutil.which("docker")
-BASE_IMAGE = os.environ.get("BASE_IMAGE", "python:3.11-slim")
+BASE_IMAGE = os.environ.get("BASE_IMAGE", "python:3.11.15-slim")
 IMAGE = f"scheduling-service:test-{uuid.uuid4().hex[:8]}"
 STRONG_SECRET = "8f2c5e0b7a4d9c1e6f3a8b5d2e7c0a9f"
 SERVED_PORT = 8000  # the image's EXPOSE, CMD and HEALTHCHECK

@@ -113,7 +113,8 @@ def test_concurrent_copies_sent_to_both_replicas_apply_once(
         for outcome in ("matched", "duplicate")
     }
     assert counted == outcomes
-    pool_size = Settings(_env_file=None).database_pool_size  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    pool_size = defaults.database_pool_size + defaults.database_webhook_pool_size
     assert value(scraped[0], "scheduling_db_pool_size") == 2 * pool_size  # two workers
 
 

@@ -2,14 +2,24 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 
 from httpx import AsyncClient
 
 from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker
-from scheduling_service.models import MessageState, OrphanedInterview, OrphanState
+from scheduling_service.models import (
+    MessageKind,
+    MessageState,
+    OrphanedInterview,
+    OrphanState,
+    OutboxMessage,
+)
 from scheduling_service.notifications.dispatcher import Dispatcher
 from scheduling_service.notifications.service import enqueue_orphan_alerts
+from scheduling_service.notifications.templates import render
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
 from tests.notifications.conftest import (
@@ -45,7 +55,7 @@ async def test_orphaned_booking_emails_each_admin_the_booking_and_where_to_resol
         assert received.recipients == [message["To"]]
         assert message["From"] == ALERT_FROM
         assert received.subject == (
-            "[Spring 2026] Unmatched interview booking: Jane Doe <jane@elsewhere.example>"
+            "[Spring 2026] Unmatched interview booking on Tue 12 May 2026 14:00 UTC"
         )
         for body in (received.text, received.html):
             assert "Spring 2026" in body
@@ -192,10 +202,8 @@ async def test_booking_values_are_escaped_in_html_and_kept_out_of_headers(
 
     received = smtp.received[0]
     assert received.message["Bcc"] is None
-    assert received.subject == (
-        "[Spring 2026] Unmatched interview booking: "
-        "<b>Eve</b> & Co Bcc: victim@example.com <stranger1@example.com>"
-    )
+    assert "Eve" not in received.subject
+    assert "Applicant: <b>Eve</b> & Co Bcc: victim@example.com <stranger1" in received.text
     assert "<b>Eve</b>" not in received.html
     assert "&lt;b&gt;Eve&lt;/b&gt; &amp; Co" in received.html
     assert sorted(r.recipients[0] for r in smtp.received) == ADMINS
@@ -235,3 +243,29 @@ async def test_orphans_at_the_earliest_and_latest_accepted_times_render_in_every
     texts = "\n".join(received.text for received in smtp.received)
     assert "Mon 01 Jan 1 12:00-12:30 -12 (Etc/GMT+12)" in texts
     assert "Fri 31 Dec 9999 13:00-13:59 +14 (Pacific/Kiritimati)" in texts
+
+
+def test_text_no_encoding_can_write_is_replaced_and_the_alert_still_renders(
+    settings: Settings,
+) -> None:
+    # Stored rows cannot hold a lone surrogate (PostgreSQL refuses it), but an alert must render
+    # whatever its orphan holds: an exception here would leave it unsent on every attempt.
+    orphan = _new_orphan({"id": str(uuid.uuid4())})
+    orphan.id = uuid.uuid4()
+    orphan.applicant_name = "Eve \ud800 Doe"
+    message = OutboxMessage(
+        id=uuid.uuid4(),
+        kind=MessageKind.ORPHAN_ALERT.value,
+        recipient="ada@acme.example",
+        orphaned_interview_ids=[orphan.id],
+    )
+
+    raw = render(message, "Spring 2026", [orphan], settings).as_bytes()
+
+    sent = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(sent, EmailMessage)
+    text = sent.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert "Applicant: Eve \N{REPLACEMENT CHARACTER} Doe <jane@elsewhere.example>" in (
+        text.get_content()
+    )

@@ -95,7 +95,7 @@ async def test_without_smtp_url_alerts_are_logged_by_subject_and_recipient_only(
         for r in caplog.records
         if r.name == "scheduling_service.notifications.sender"
     ]
-    subject = "[Spring 2026] Unmatched interview booking: Stranger 1 <stranger1@example.com>"
+    subject = "[Spring 2026] Unmatched interview booking on Tue 12 May 2026 14:00 UTC"
     assert sorted(logged) == sorted(
         f"SMTP_URL is unset, so this alert is logged, not emailed: {subject!r} to {admin}"
         for admin in ADMINS

@@ -19,6 +19,8 @@ from jwt.algorithms import RSAAlgorithm
 
 from scheduling_service.app import create_app
 from scheduling_service.config import Settings
+from tests.conftest import JWT_SECRET
+from tests.e2e.server import ServiceProcess, service_env
 
 
 def b64url(data: bytes) -> str:
@@ -49,6 +51,19 @@ async def serve(settings: Settings, database_url: str) -> AsyncIterator[AsyncCli
         AsyncClient(transport=ASGITransport(app=application), base_url="http://test") as client,
     ):
         yield client
+
+
+@asynccontextmanager
+async def served_process(database_url: str, **env: str) -> AsyncIterator[AsyncClient]:
+    """`scheduling-service serve` with the suite's JWT secret and `env`, and a client of it."""
+    server = ServiceProcess(service_env(database_url, JWT_SECRET=JWT_SECRET, **env))
+    server.start()
+    try:
+        async with AsyncClient(base_url=server.base_url, timeout=60) as client:
+            yield client
+    finally:
+        server.stop()
+        server.log.unlink(missing_ok=True)
 
 
 @dataclass

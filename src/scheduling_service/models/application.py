@@ -51,7 +51,8 @@ class Application(HasId, HasTimestamps, Base):
 
 
 class ApplicationSearchTerms(Base):
-    """An application's name and its contact email, lowercased, a row each, for the list's `q`.
+    """An application's name and its contact email, lowercased, a row each, for the list's `q`
+    and an orphan's candidates.
 
     A trigram index here finds a rare term without reading the whole cohort. It lives apart
     from `applications` because a webhook rewrites the application row with every status it
@@ -70,6 +71,27 @@ class ApplicationSearchTerms(Base):
             postgresql_using="gin",
             postgresql_ops={"terms": "gin_trgm_ops"},
         ),
+        Index(
+            "ix_application_search_terms_cohort_id_canonical_email",
+            "cohort_id",
+            "canonical_email",
+            postgresql_where=text("canonical_email IS NOT NULL"),
+        ),
+        Index(
+            "ix_application_search_terms_cohort_id_name",
+            "cohort_id",
+            "terms",
+            "application_id",
+            postgresql_where=text("field = 'applicant_name'"),
+        ),
+        Index(
+            "ix_application_search_terms_cohort_id_email_local_trgm",
+            "cohort_id",
+            "email_local",
+            postgresql_using="gin",
+            postgresql_ops={"email_local": "gin_trgm_ops"},
+            postgresql_where=text("email_local IS NOT NULL"),
+        ),
     )
 
     application_id: Mapped[uuid.UUID] = mapped_column(
@@ -79,3 +101,9 @@ class ApplicationSearchTerms(Base):
     field: Mapped[str] = mapped_column(primary_key=True)
     """`applicant_name` or `contact_email`: a row each, so no term spans the two."""
     terms: Mapped[str]
+    canonical_email: Mapped[str | None]
+    """On the `contact_email` row: the SQL function `canonical_email` of it (the email without
+    dots or a `+tag` in its local part), for an orphan's candidates (migration 2026_11_30_1030)."""
+    email_local: Mapped[str | None]
+    """On the `contact_email` row: the local part of `canonical_email`, whose trigrams find a
+    similar email (a domain's trigrams are every address's)."""

@@ -1,10 +1,13 @@
 """The alert emails, rendered when they are sent from the orphans' current rows.
 
-Names, emails and links come from Cal.com bookings, so they are escaped in the HTML part and
-folded onto one line in headers.
+Names, emails, links and time zones come from Cal.com bookings, typed by whoever books: they
+appear only in the body, never in a header, where the email library may decode an RFC 2047
+encoded-word in them into line breaks (CVE-2024-6923) or into characters it cannot encode. In
+the body they are shown as typed, escaped in the HTML part.
 """
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -36,14 +39,18 @@ def render(
     settings: Settings,
 ) -> EmailMessage:
     shown = [_describe(orphan, settings) for orphan in orphans]
-    cohort = _one_line(cohort_name)
+    cohort = _inert(cohort_name)
     email = EmailMessage()
+    subject_cohort = _header_text(cohort)
     if message.kind == MessageKind.ORPHAN_ALERT.value:
-        email["Subject"] = f"[{cohort}] Unmatched interview booking: {shown[0].applicant}"
+        # The booking's time tells alerts apart in an inbox; the booker's name would let them
+        # write the header.
+        when = f"{orphans[0].start_time.astimezone(UTC):%a %d %b %Y %H:%M} UTC"
+        email["Subject"] = f"[{subject_cohort}] Unmatched interview booking on {when}"
         intro = f"A booking for {cohort} matched no application."
     else:
         bookings = "booking" if len(shown) == 1 else "bookings"
-        email["Subject"] = f"[{cohort}] {len(shown)} more unmatched interview {bookings}"
+        email["Subject"] = f"[{subject_cohort}] {len(shown)} more unmatched interview {bookings}"
         intro = (
             f"{len(shown)} more {bookings} for {cohort} matched no application. You had "
             f"{settings.alert_limit_per_window} alerts for this cohort within "
@@ -60,15 +67,15 @@ def render(
 
 
 def _describe(orphan: OrphanedInterview, settings: Settings) -> _Orphan:
-    applicant = _one_line(orphan.applicant_email)
+    applicant = _inert(orphan.applicant_email)
     if orphan.applicant_name and orphan.applicant_name.strip():
-        applicant = f"{_one_line(orphan.applicant_name)} <{applicant}>"
+        applicant = f"{_inert(orphan.applicant_name)} <{applicant}>"
     base_url = (settings.app_base_url or settings.public_base_url).rstrip("/")
     return _Orphan(
         applicant=applicant,
         utc_time=_span(orphan.start_time, orphan.end_time, UTC),
         local_time=_local_span(orphan),
-        meeting_url=orphan.meeting_url,
+        meeting_url=_inert(orphan.meeting_url) if orphan.meeting_url else None,
         orphan_id=str(orphan.id),
         state=orphan.state,
         resolve_url=f"{base_url}/cohorts/{orphan.cohort_id}/orphaned-interviews/{orphan.id}",
@@ -81,8 +88,8 @@ def _local_span(orphan: OrphanedInterview) -> str:
     try:
         zone = ZoneInfo(orphan.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
-        return f"the booker's time zone {orphan.time_zone!r} is unknown"
-    return f"{_span(orphan.start_time, orphan.end_time, zone)} ({orphan.time_zone})"
+        return f"the booker's time zone {_inert(orphan.time_zone)!r} is unknown"
+    return f"{_span(orphan.start_time, orphan.end_time, zone)} ({_inert(orphan.time_zone)})"
 
 
 def _span(start: datetime, end: datetime, zone: tzinfo) -> str:
@@ -135,9 +142,20 @@ def _html(intro: str, orphans: Sequence[_Orphan]) -> str:
     )
 
 
-def _one_line(value: str) -> str:
-    # A line break in a header would end it; Cal.com fields are free text.
-    return " ".join(value.split())
+# Lone surrogates cannot be encoded, so a message holding one could never be sent; other
+# control characters have no business in a one-line value.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _inert(value: str) -> str:
+    """Free text as one printable line, shown as typed otherwise."""
+    return _UNPRINTABLE.sub("\N{REPLACEMENT CHARACTER}", " ".join(value.split()))
+
+
+def _header_text(value: str) -> str:
+    """Text for a header that the email library cannot read as an encoded-word: it would
+    decode one when folding the header, however the text was meant."""
+    return _inert(value).replace("=?", "=\N{ZERO WIDTH SPACE}?")
 
 
 def _duration(seconds: int) -> str:

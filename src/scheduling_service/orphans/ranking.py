@@ -2,7 +2,8 @@
 
 Signals, strongest first: the same email once dots and `+tags` are ignored in the local part
 (jane.doe+fall@x and janedoe@x), a similar name, a similar email (trigram similarity from
-PostgreSQL's pg_trgm, 0 to 1). The score is the strongest weighted signal, so one clear
+PostgreSQL's pg_trgm, 0 to 1; of the emails' local parts so ignored, since every address of a
+domain shares the domain's trigrams). The score is the strongest weighted signal, so one clear
 signal ranks above several faint ones.
 """
 

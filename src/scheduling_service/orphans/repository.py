@@ -1,9 +1,9 @@
 import uuid
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, or_, select
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from scheduling_service.models import Application, OrphanedInterview, OrphanState
 from scheduling_service.orphans.ranking import MIN_SIMILARITY, Signals
@@ -47,40 +47,145 @@ class OrphanRepository:
         await self.session.flush()
 
 
-def _canonical_email(column: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[str]:
-    """The email with dots and any `+tag` removed from its local part, lower-cased."""
-    lowered = func.lower(column)
-    local = func.regexp_replace(func.split_part(lowered, "@", 1), r"\+.*$|\.", "", "g")
-    return local + "@" + func.split_part(lowered, "@", 2)
+# Each orphan's canonical email (and its local part) and name, as the terms hold them.
+_ORPHANS = """
+    FROM unnest(
+        CAST(:orphan_ids AS uuid[]), CAST(:cohort_ids AS uuid[]),
+        CAST(:names AS text[]), CAST(:emails AS text[])
+    ) AS o(id, cohort_id, name, email)
+    CROSS JOIN LATERAL (
+        SELECT canonical_email(o.email) AS email,
+               split_part(canonical_email(o.email), '@', 1) AS local
+    ) AS canonical
+"""
+
+# Every signal of each orphan's best candidates, whichever lookup found them, so that a
+# candidate reads the same in the list and in the detail.
+_SIGNALS_OF_BEST = """
+    CROSS JOIN LATERAL (
+        SELECT coalesce(max(similarity(t.terms, o.name))
+                   FILTER (WHERE t.field = 'applicant_name'), 0) AS name_similarity,
+               coalesce(max(similarity(t.email_local, canonical.local))
+                   FILTER (WHERE t.field = 'contact_email'), 0) AS email_similarity,
+               coalesce(bool_or(t.canonical_email = canonical.email), false) AS same_canonical
+        FROM application_search_terms t
+        WHERE t.application_id = c.application_id
+    ) AS f
+"""
+
+# The detail: the applications of the orphan's cohort with the same canonical email, or a
+# name or an email's local part at least pg_trgm.similarity_threshold similar (`%`). A
+# branch per signal, each an index lookup (the canonical emails' btree, the trigram GINs of
+# the terms and of the local parts, all led by the cohort), never a filter over the cohort.
+_SIMILAR = text(
+    f"""
+    SELECT o.id, c.application_id, f.same_canonical, f.name_similarity, f.email_similarity
+    {_ORPHANS}
+    CROSS JOIN LATERAL (
+        SELECT m.application_id
+        FROM (
+            SELECT application_id, CAST(2 AS real) AS strength
+            FROM application_search_terms
+            WHERE cohort_id = o.cohort_id AND canonical_email = canonical.email
+            UNION ALL
+            SELECT application_id, similarity(email_local, canonical.local)
+            FROM application_search_terms
+            WHERE cohort_id = o.cohort_id AND email_local IS NOT NULL  -- the index's rows
+              AND email_local % canonical.local
+            UNION ALL
+            SELECT application_id, similarity(terms, o.name)
+            FROM application_search_terms
+            WHERE cohort_id = o.cohort_id AND field = 'applicant_name' AND terms % o.name
+        ) AS m
+        GROUP BY m.application_id
+        ORDER BY max(m.strength) DESC, m.application_id
+        LIMIT :per_orphan
+    ) AS c
+    {_SIGNALS_OF_BEST}
+    """
+)
+
+# The list: only what exact lookups find (the same canonical email, the same name), a few
+# index reads an orphan where a trigram search of a large cohort takes tens of milliseconds
+# or more (bench/RESULTS.md).
+_SAME = text(
+    f"""
+    SELECT o.id, c.application_id, f.same_canonical, f.name_similarity, f.email_similarity
+    {_ORPHANS}
+    CROSS JOIN LATERAL (
+        SELECT m.application_id
+        FROM (
+            SELECT application_id, 2 AS strength
+            FROM application_search_terms
+            WHERE cohort_id = o.cohort_id AND canonical_email = canonical.email
+            UNION ALL
+            (
+                -- A common name is shared by hundreds: the first few, as ties are broken.
+                SELECT application_id, 1
+                FROM application_search_terms
+                WHERE cohort_id = o.cohort_id AND field = 'applicant_name' AND terms = o.name
+                ORDER BY application_id
+                LIMIT :per_orphan
+            )
+        ) AS m
+        GROUP BY m.application_id
+        ORDER BY max(m.strength) DESC, m.application_id
+        LIMIT :per_orphan
+    ) AS c
+    {_SIGNALS_OF_BEST}
+    """
+)
 
 
 class CandidateRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def signals(self, orphan: OrphanedInterview, limit: int) -> list[Signals]:
-        """Applications of the orphan's cohort that look like its booker, strongest first."""
-        email = orphan.applicant_email.lower()
-        name = (orphan.applicant_name or "").lower()
-        same_canonical = _canonical_email(Application.contact_email) == _canonical_email(
-            literal(email)
+    async def similar(
+        self, orphans: Sequence[OrphanedInterview], per_orphan: int
+    ) -> dict[uuid.UUID, list[Signals]]:
+        """For each orphan, up to `per_orphan` applications of its cohort that look like its
+        booker by any signal, strongest first."""
+        if not orphans:
+            return {}
+        # `%` keeps what is at least this similar; the ranking drops the rest as noise.
+        await self.session.execute(
+            text("SELECT set_config('pg_trgm.similarity_threshold', :threshold, true)"),
+            {"threshold": str(MIN_SIMILARITY)},
         )
-        name_similarity = func.similarity(func.lower(Application.applicant_name), name)
-        email_similarity = func.similarity(func.lower(Application.contact_email), email)
-        query = (
-            select(Application.id, same_canonical, name_similarity, email_similarity)
-            .where(
-                Application.cohort_id == orphan.cohort_id,
-                or_(
-                    same_canonical,
-                    name_similarity >= MIN_SIMILARITY,
-                    email_similarity >= MIN_SIMILARITY,
-                ),
-            )
-            .order_by(
-                same_canonical.desc(), func.greatest(name_similarity, email_similarity).desc()
-            )
-            .limit(limit)
+        return await self._signals(_SIMILAR, orphans, per_orphan)
+
+    async def same(
+        self, orphans: Sequence[OrphanedInterview], per_orphan: int
+    ) -> dict[uuid.UUID, list[Signals]]:
+        """For each orphan, up to `per_orphan` applications of its cohort with the booker's
+        email (ignoring dots and `+tags`) or name, with every signal."""
+        if not orphans:
+            return {}
+        return await self._signals(_SAME, orphans, per_orphan)
+
+    async def _signals(
+        self, query: TextClause, orphans: Sequence[OrphanedInterview], per_orphan: int
+    ) -> dict[uuid.UUID, list[Signals]]:
+        rows = await self.session.execute(
+            query,
+            {
+                "orphan_ids": [o.id for o in orphans],
+                "cohort_ids": [o.cohort_id for o in orphans],
+                # Lowered and trimmed as the terms are. No name: NULL, which matches nothing
+                # (an empty string would match through every trigram of the cohort).
+                "names": [(o.applicant_name or "").strip().lower() or None for o in orphans],
+                "emails": [o.applicant_email.lower() for o in orphans],
+                "per_orphan": per_orphan,
+            },
         )
-        rows = (await self.session.execute(query)).all()
-        return [Signals(row[0], bool(row[1]), float(row[2]), float(row[3])) for row in rows]
+        found: dict[uuid.UUID, list[Signals]] = {o.id: [] for o in orphans}
+        for orphan_id, application_id, same, name, email in rows:
+            found[orphan_id].append(Signals(application_id, bool(same), float(name), float(email)))
+        return found
+
+    async def applications(self, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Application]:
+        if not ids:
+            return {}
+        query = select(Application).where(Application.id.in_(list(ids)))
+        return {a.id: a for a in (await self.session.scalars(query)).all()}

@@ -12,6 +12,7 @@ from scheduling_service.orphans import service
 from scheduling_service.orphans.schemas import (
     Candidate,
     DismissRequest,
+    ListedOrphanedInterview,
     MatchRequest,
     MatchResult,
     OpenCount,
@@ -45,13 +46,32 @@ async def list_orphans(
     state: OrphanState = OrphanState.OPEN,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> Page[OrphanedInterviewOut]:
+) -> Page[ListedOrphanedInterview]:
     orphans, next_cursor = await service.list_orphans(
         session, principal, cohort_id, state, cursor, limit
     )
+    now = datetime.now(UTC)
     return Page(
-        items=[OrphanedInterviewOut.model_validate(o) for o in orphans], next_cursor=next_cursor
+        items=[
+            ListedOrphanedInterview(
+                **OrphanedInterviewOut.model_validate(orphan).model_dump(),
+                candidates=_candidates_out(candidates, now),
+            )
+            for orphan, candidates in orphans
+        ],
+        next_cursor=next_cursor,
     )
+
+
+def _candidates_out(candidates: service.Candidates, now: datetime) -> list[Candidate]:
+    return [
+        Candidate(
+            application=application_out(application, now),
+            score=ranked.score,
+            reasons=list(ranked.reasons),
+        )
+        for ranked, application in candidates
+    ]
 
 
 @router.get(
@@ -86,14 +106,7 @@ async def get_orphan(
     return OrphanedInterviewDetail(
         **OrphanedInterviewOut.model_validate(orphan).model_dump(),
         time_zone=orphan.time_zone,
-        candidates=[
-            Candidate(
-                application=application_out(application, now),
-                score=ranked.score,
-                reasons=list(ranked.reasons),
-            )
-            for ranked, application in candidates
-        ],
+        candidates=_candidates_out(candidates, now),
         history=[OrphanHistoryEntry.model_validate(entry) for entry in history],
     )
 

@@ -76,6 +76,16 @@ class Candidate(ApiModel):
     reasons: list[str]
 
 
+class ListedOrphanedInterview(OrphanedInterviewOut):
+    model_config = examples({**_ORPHAN, "candidates": [_CANDIDATE]})
+
+    candidates: list[Candidate] = Field(
+        description="For an open orphaned interview, up to 3 applications with the booker's "
+        "email (ignoring dots and +tags) or name, best first, exactly as the detail shows "
+        "them; the detail also lists those that are only similar. Empty for one no longer open."
+    )
+
+
 class OrphanHistoryEntry(ApiModel):
     model_config = examples(_ORPHAN_HISTORY)
 

@@ -25,13 +25,19 @@ from scheduling_service.models import (
 )
 from scheduling_service.notifications.service import enqueue_orphan_alerts
 from scheduling_service.organizations.service import get_cohort, get_cohort_as_admin
-from scheduling_service.orphans.ranking import MAX_CANDIDATES, Ranked, rank
+from scheduling_service.orphans.ranking import MAX_CANDIDATES, Ranked, Signals, rank
 from scheduling_service.orphans.repository import CandidateRepository, OrphanRepository
 from scheduling_service.pipeline import BookingEvent
 from scheduling_service.webhooks.repository import BookingRepository
 
-# Enough rows for the ranking to reorder before it keeps the best MAX_CANDIDATES.
-_CANDIDATE_POOL = MAX_CANDIDATES * 5
+# The best few candidates each orphan of a list carries (those with the booker's email or
+# name); its detail has up to MAX_CANDIDATES, found by similarity too.
+LISTED_CANDIDATES = 3
+# Rows the ranking may reorder, per candidate it keeps: the database orders by the strongest
+# raw signal, the ranking by the weighted one.
+_POOL_PER_CANDIDATE = 5
+
+Candidates = list[tuple[Ranked, Application]]
 
 
 async def list_orphans(
@@ -41,9 +47,16 @@ async def list_orphans(
     state: OrphanState,
     cursor: str | None,
     limit: int,
-) -> tuple[list[OrphanedInterview], str | None]:
+) -> tuple[list[tuple[OrphanedInterview, Candidates]], str | None]:
+    """A page of the cohort's orphans, each open one with its best few candidates (one
+    statement ranks them for the whole page)."""
     cohort = await get_cohort(session, principal, cohort_id)
-    return await OrphanRepository(session).list(cohort.id, state, cursor, limit)
+    orphans, next_cursor = await OrphanRepository(session).list(cohort.id, state, cursor, limit)
+    open_ = [o for o in orphans if o.state == OrphanState.OPEN.value]
+    repository = CandidateRepository(session)
+    signals = await repository.same(open_, LISTED_CANDIDATES * _POOL_PER_CANDIDATE)
+    candidates = await _ranked(repository, signals, LISTED_CANDIDATES)
+    return [(o, candidates.get(o.id, [])) for o in orphans], next_cursor
 
 
 async def count_open(session: AsyncSession, principal: Principal, cohort_id: uuid.UUID) -> int:
@@ -123,21 +136,35 @@ async def cancel_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> bool:
 
 async def get_orphan(
     session: AsyncSession, principal: Principal, orphan_id: uuid.UUID
-) -> tuple[OrphanedInterview, list[tuple[Ranked, Application]], list[HistoryEntry]]:
+) -> tuple[OrphanedInterview, Candidates, list[HistoryEntry]]:
     """The orphan, its ranked candidates with their applications, and its history."""
     orphan = await OrphanRepository(session).get(orphan_id)
     if orphan is None:
         raise NotFound("orphaned interview not found")
     await get_cohort(session, principal, orphan.cohort_id, "orphaned interview")
-    ranked = rank(await CandidateRepository(session).signals(orphan, _CANDIDATE_POOL))
-    applications = ApplicationRepository(session)
-    candidates = []
-    for candidate in ranked:
-        application = await applications.get(candidate.application_id)
-        if application is not None:
-            candidates.append((candidate, application))
+    repository = CandidateRepository(session)
+    signals = await repository.similar([orphan], MAX_CANDIDATES * _POOL_PER_CANDIDATE)
+    candidates = await _ranked(repository, signals, MAX_CANDIDATES)
     history = await HistoryRepository(session).list_for_orphan(orphan.id)
-    return orphan, candidates, history
+    return orphan, candidates[orphan.id], history
+
+
+async def _ranked(
+    repository: CandidateRepository, signals: dict[uuid.UUID, list[Signals]], keep: int
+) -> dict[uuid.UUID, Candidates]:
+    """Each orphan's best `keep` candidates with their applications, in one statement
+    however many orphans there are."""
+    ranked = {orphan_id: rank(found)[:keep] for orphan_id, found in signals.items()}
+    applications = await repository.applications(
+        {r.application_id for best in ranked.values() for r in best}
+    )
+    return {
+        # An application deleted since it was ranked is left out.
+        orphan_id: [
+            (r, applications[r.application_id]) for r in best if r.application_id in applications
+        ]
+        for orphan_id, best in ranked.items()
+    }
 
 
 async def _lock_open_orphan(
