@@ -18,10 +18,10 @@ from scheduling_service.orphans.schemas import (
     OpenCount,
     OrphanedInterviewDetail,
     OrphanedInterviewOut,
+    OrphanedInterviewPage,
     OrphanHistoryEntry,
 )
 from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
-from scheduling_service.schemas import Page
 
 router = APIRouter(prefix="/v1", tags=["orphaned-interviews"])
 
@@ -46,12 +46,12 @@ async def list_orphans(
     state: OrphanState = OrphanState.OPEN,
     limit: LimitQuery = DEFAULT_LIMIT,
     cursor: CursorQuery = None,
-) -> Page[ListedOrphanedInterview]:
+) -> OrphanedInterviewPage:
     orphans, next_cursor = await service.list_orphans(
         session, principal, cohort_id, state, cursor, limit
     )
     now = datetime.now(UTC)
-    return Page(
+    return OrphanedInterviewPage(
         items=[
             ListedOrphanedInterview(
                 **OrphanedInterviewOut.model_validate(orphan).model_dump(),

@@ -5,7 +5,7 @@ from pydantic import Field
 
 from scheduling_service.applications.schemas import APPLICATION_EXAMPLE, ApplicationOut
 from scheduling_service.models import HistoryCause, HistoryKind, OrphanState
-from scheduling_service.schemas import ApiModel, Reason, examples
+from scheduling_service.schemas import ApiModel, Page, Reason, examples
 
 _ORPHAN = {
     "id": "4e6a8c0e-2f4b-4d6f-8a0c-2e4a6c8e0f50",
@@ -84,6 +84,10 @@ class ListedOrphanedInterview(OrphanedInterviewOut):
         "email (ignoring dots and +tags) or name, best first, exactly as the detail shows "
         "them; the detail also lists those that are only similar. Empty for one no longer open."
     )
+
+
+class OrphanedInterviewPage(Page[ListedOrphanedInterview]):
+    """The list's page: named for the resource, since its items carry candidates."""
 
 
 class OrphanHistoryEntry(ApiModel):
