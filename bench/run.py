@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
+from cryptography.fernet import Fernet
 
 from bench import ceiling, profile
 from bench.cpu import CpuMeter, tree_rss_mb
@@ -560,6 +561,7 @@ def start_service(db: BenchDatabase, journal: Path, extra: dict[str, str]) -> Se
         db.url,
         ENVIRONMENT="production",
         JWT_SECRET=jwt_secret,
+        SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         PUBLIC_BASE_URL="https://bench.example",
         JOURNAL_DIR=str(journal),
         **extra,

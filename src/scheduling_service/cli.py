@@ -93,6 +93,37 @@ def _worker(_: argparse.Namespace) -> None:
     asyncio.run(run_worker(settings, resolve_database_url(settings)))
 
 
+def _reconcile(args: argparse.Namespace) -> None:
+    from scheduling_service.db import create_engine, create_sessionmaker, resolve_database_url
+    from scheduling_service.errors import DomainError
+    from scheduling_service.reconciliation.schemas import ReconcileOut
+    from scheduling_service.reconciliation.service import reconcile_cli
+
+    settings = get_settings()
+
+    async def run() -> ReconcileOut:
+        engine = create_engine(resolve_database_url(settings), settings)
+        try:
+            result = await reconcile_cli(
+                create_sessionmaker(engine), settings, args.cohort, args.since, args.dry_run
+            )
+            return ReconcileOut.of(result)
+        finally:
+            await engine.dispose()
+
+    try:
+        answer = asyncio.run(run())
+    except DomainError as error:
+        sys.exit(f"scheduling-service: {error.detail}")
+    print(answer.model_dump_json(indent=2))
+
+
+def _secrets_key(_: argparse.Namespace) -> None:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
+
+
 def _token(args: argparse.Namespace) -> None:
     role = Role(args.role)
     if role is not Role.SYSTEM_ADMIN and args.org is None:
@@ -162,8 +193,31 @@ def main(argv: list[str] | None = None) -> None:
     migrate = commands.add_parser("migrate", help="apply the database migrations")
     migrate.set_defaults(run=_migrate)
 
-    worker = commands.add_parser("worker", help="only send the outbox's alert emails")
+    worker = commands.add_parser(
+        "worker", help="only send the outbox's alert emails and reconcile with Cal.com"
+    )
     worker.set_defaults(run=_worker)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="apply what Cal.com's bookings API knows and the service missed, for one cohort",
+        description="Lists the bookings Cal.com changed since --since (default: the cohort's "
+        "watermark minus RECONCILE_OVERLAP_SECONDS) and applies each change the service has "
+        "not seen, as its webhook would have been; prints the changes as JSON.",
+    )
+    reconcile.add_argument("--cohort", type=uuid.UUID, required=True, help="the cohort ID")
+    reconcile.add_argument(
+        "--since", type=_aware_time, help="ask for changes since then, e.g. 2026-05-12T08:00Z"
+    )
+    reconcile.add_argument(
+        "--dry-run", action="store_true", help="report what would change; change nothing"
+    )
+    reconcile.set_defaults(run=_reconcile)
+
+    secrets_key = commands.add_parser(
+        "secrets-key", help="print a new key for SECRETS_ENCRYPTION_KEY"
+    )
+    secrets_key.set_defaults(run=_secrets_key)
 
     token = commands.add_parser("token", help="print a signed JWT for local use")
     token.add_argument("--role", choices=[r.value for r in Role], required=True)

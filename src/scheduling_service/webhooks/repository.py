@@ -21,7 +21,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service import driver, writes
-from scheduling_service.models import Booking, BookingState, WebhookEvent, WebhookOutcome
+from scheduling_service.models import (
+    Booking,
+    BookingState,
+    EventSource,
+    WebhookEvent,
+    WebhookOutcome,
+)
 from scheduling_service.pagination import Keyset, split_page
 from scheduling_service.writes import Template, Write
 
@@ -38,6 +44,7 @@ _EVENT_COLUMNS = (
     "reason",
     "attempts",
     "next_attempt_at",
+    "source",
 )
 _INSERT_EVENT = (
     insert(_events)
@@ -199,6 +206,7 @@ class WebhookEventRepository:
         attempts: int = 0,
         next_attempt_at: datetime | None = None,
         lock_timeout_ms: int | None = None,
+        source: EventSource = EventSource.WEBHOOK,
     ) -> uuid.UUID | None:
         """Store the event; None when the cohort has it already.
 
@@ -217,6 +225,7 @@ class WebhookEventRepository:
             "event_reason": reason,
             "event_attempts": attempts,
             "event_next_attempt_at": next_attempt_at,
+            "event_source": source.value,
         }
         statement = _STORE_EVENT
         if lock_timeout_ms is not None:
