@@ -69,6 +69,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         run_recovery=False,
         # Likewise the outbox: tests/notifications dispatch it themselves, or opt in.
         run_dispatcher=False,
+        # And reconciliation: tests/reconciliation runs it on demand.
+        run_reconciler=False,
     )
 
 

@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -68,55 +69,82 @@ class Plan:
 
 
 def plan_changes(bookings: Iterable[Mapping[str, Any]], known: Known) -> Plan:
-    changes: list[Change] = []
+    timed: list[tuple[str, int, Change]] = []
     skipped: list[Skipped] = []
-    for booking in sorted(bookings, key=lambda b: (str(b.get("createdAt") or ""), str(b["uid"]))):
+    for booking in bookings:
         status = str(booking.get("status") or "").lower()
         if status not in ("accepted", "cancelled"):
             continue
         seen = known.get(str(booking["uid"]), {})
         try:
             if _is_seated(booking):
-                changes.extend(_seat_changes(booking, status, seen))
+                found = _seat_changes(booking, status, seen)
             else:
-                changes.extend(_booking_changes(booking, status, seen))
+                found = _booking_changes(booking, status, seen)
         except calcom.MalformedDelivery as refused:
             skipped.append(Skipped(str(booking["uid"]), refused.reason))
-    return Plan(changes, skipped)
+            continue
+        timed.extend((_moment(moment), len(timed), change) for moment, change in found)
+    # In the order Cal.com made them (a sort key of times in UTC), as its webhooks came.
+    timed.sort(key=lambda t: (t[0], t[1]))
+    return Plan([change for _, _, change in timed], skipped)
+
+
+def _moment(value: object) -> str:
+    try:
+        return datetime.fromisoformat(str(value)).astimezone(UTC).isoformat()
+    except ValueError:
+        return ""
 
 
 def _booking_changes(
     booking: Mapping[str, Any], status: str, seen: Mapping[str, str]
-) -> list[Change]:
-    changes = []
+) -> list[tuple[object, Change]]:
+    """Each change with when it happened: a booking's creation at `createdAt`, its
+    cancellation at `updatedAt` (the last change to it)."""
+    created, changed = _times(booking)
+    changes: list[tuple[object, Change]] = []
     if not seen:
         replaced = booking.get("rescheduledFromUid")
         if isinstance(replaced, str) and replaced:
-            changes.append(_change(ChangeKind.RESCHEDULED, booking, reschedule_uid=replaced))
+            changes.append(
+                (created, _change(ChangeKind.RESCHEDULED, booking, reschedule_uid=replaced))
+            )
         else:
-            changes.append(_change(ChangeKind.CREATED, booking))
+            changes.append((created, _change(ChangeKind.CREATED, booking)))
     cancelled = status == "cancelled" and not booking.get("rescheduledToUid")
     if cancelled and (not seen or BookingState.ACTIVE.value in seen.values()):
-        changes.append(_change(ChangeKind.CANCELLED, booking))
+        changes.append((changed, _change(ChangeKind.CANCELLED, booking)))
     return changes
 
 
-def _seat_changes(booking: Mapping[str, Any], status: str, seen: Mapping[str, str]) -> list[Change]:
-    changes = []
-    listed = {}
+def _seat_changes(
+    booking: Mapping[str, Any], status: str, seen: Mapping[str, str]
+) -> list[tuple[object, Change]]:
+    """The first seat was taken when the booking was made; of the others Cal.com keeps no
+    time, so they are placed at the booking's last change, taken before given up."""
+    created, changed = _times(booking)
+    changes: list[tuple[object, Change]] = []
+    listed: dict[str, Mapping[str, Any]] = {}
     for attendee in _attendees(booking):
         email = calcom.normalize_email(str(attendee.get("email") or ""))
         if email:
-            listed[email] = attendee
+            listed.setdefault(email, attendee)
     if status == "accepted":
-        for email, attendee in listed.items():
+        for position, (email, attendee) in enumerate(listed.items()):
             if email not in seen:
-                changes.append(_change(ChangeKind.SEAT_TAKEN, booking, attendee=attendee))
+                change = _change(ChangeKind.SEAT_TAKEN, booking, attendee=attendee)
+                changes.append((created if position == 0 else changed, change))
     for email, state in sorted(seen.items()):
         if state == BookingState.ACTIVE.value and (status == "cancelled" or email not in listed):
             attendee = listed.get(email, {"email": email})
-            changes.append(_change(ChangeKind.SEAT_GIVEN_UP, booking, attendee=attendee))
+            changes.append((changed, _change(ChangeKind.SEAT_GIVEN_UP, booking, attendee=attendee)))
     return changes
+
+
+def _times(booking: Mapping[str, Any]) -> tuple[object, object]:
+    created = booking.get("createdAt")
+    return created, booking.get("updatedAt") or created
 
 
 _TRIGGERS = {
