@@ -65,6 +65,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         jwt_secret=JWT_SECRET,
         public_base_url="https://scheduling.test",
         journal_dir=tmp_path / "journal",
+        secrets_key_file=tmp_path / "secrets.key",
         # Tests drive recovery themselves, so background passes never race their assertions.
         run_recovery=False,
         # Likewise the outbox: tests/notifications dispatch it themselves, or opt in.
