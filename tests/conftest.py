@@ -72,6 +72,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         run_dispatcher=False,
         # And reconciliation: tests/reconciliation runs it on demand.
         run_reconciler=False,
+        # A Cal.com API that cannot be reached fails at once (tests/reconciliation/test_client.py
+        # covers the retries).
+        calcom_api_max_attempts=1,
     )
 
 
