@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import psutil
 from cryptography.fernet import Fernet
 
-from bench import ceiling, profile
+from bench import ceiling, profile, reconcile
 from bench.cpu import CpuMeter, tree_rss_mb
 from bench.database import (
     BenchDatabase,
@@ -69,6 +69,8 @@ REFINE_STEPS = 2
 KNEE_ACHIEVED_SHARE = 0.95
 MAX_CONNECTIONS = 512
 BACKGROUND_RATE = 200.0
+# Webhooks per second while 10,000 bookings are reconciled: a busy day, well under the knee.
+RECONCILE_WEBHOOK_RATE = 50.0
 # The open-model reads, per second: what a few admins using the SPA send (the list and the
 # badge with every page, filters less often, searches rarely). A rare term reads the whole
 # cohort (no index serves `%term%`), so searches must stay rare here or they alone would
@@ -95,6 +97,7 @@ class Options:
     native: bool
     server_env: dict[str, str]
     ladder_only: bool
+    reconcile_only: bool
     output: Path
 
 
@@ -150,6 +153,11 @@ def parse_options(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--ladder-only", action="store_true", help="only the ladder: no ceiling, burst or reads"
     )
+    parser.add_argument(
+        "--reconcile-only",
+        action="store_true",
+        help="only reconcile 10,000 bookings with a fake Cal.com API under webhook load",
+    )
     parser.add_argument("--output", type=Path, default=OUT / "results.json")
     args = parser.parse_args(argv)
     applications = args.applications or (BIG_COHORT_SIZE if args.big else 100_000)
@@ -167,6 +175,7 @@ def parse_options(argv: list[str] | None) -> Options:
         args.native,
         dict(item.split("=", 1) for item in args.server_env),
         args.ladder_only,
+        args.reconcile_only,
         args.output,
     )
 
@@ -597,6 +606,9 @@ async def drive_service(
         await send_waiting_digests(service.dsn)
         results["profile"] = await profile_server(service, main, 0.0, options)
         return results
+    if options.reconcile_only:
+        results["reconciliation"] = await reconciliation(service, main)
+        return results
     if options.fixed_rate:
         results["fixed_rate"] = []
         for _ in range(3):
@@ -640,9 +652,19 @@ async def drive_service(
         results["reads"][label] = await reads(
             service, workload, cohort, label, background, options.reads_seconds
         )
+    await checkpoint(service.dsn)
+    results["reconciliation"] = await reconciliation(service, main)
     memory["end"] = tree_rss_mb(server_pid)
     log(f"server memory (RSS, MiB): {memory}")
     return results
+
+
+async def reconciliation(service: Service, workload: Workload) -> dict[str, Any]:
+    await send_waiting_digests(service.dsn)
+    log(f"reconciling {reconcile.BOOKINGS} bookings under {RECONCILE_WEBHOOK_RATE:g} webhooks/s")
+    result = await reconcile.reconcile_under_load(service, workload, RECONCILE_WEBHOOK_RATE)
+    log(f"reconciliation: {result}")
+    return result
 
 
 async def profile_server(
@@ -789,7 +811,7 @@ def main(argv: list[str] | None = None) -> None:
         main_workload = Workload(cohorts["main"])
         reads_workload = Workload(cohorts["r10k"])
         settings = Settings(_env_file=None, database_url=db.url)
-        if options.profile_only or options.fixed_rate:
+        if options.profile_only or options.fixed_rate or options.reconcile_only:
             service = start_service(db, Path(journal), options.server_env)
             try:
                 driven = asyncio.run(
@@ -798,7 +820,8 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 service.process.stop()
             options.output.write_text(json.dumps(driven, indent=2, default=str) + "\n")
-            print(json.dumps(driven.get("profile") or driven["fixed_rate"], indent=2))
+            shown = driven.get("profile") or driven.get("fixed_rate") or driven["reconciliation"]
+            print(json.dumps(shown, indent=2))
             return
         if options.ladder_only:
             results["ceiling"] = {"tps": 0.0, "best_concurrency": 0, "skipped": True}

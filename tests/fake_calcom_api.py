@@ -14,6 +14,7 @@ Each change also records the webhook Cal.com would have sent for it (`webhooks`)
 """
 
 import asyncio
+import functools
 import threading
 import time
 import uuid
@@ -232,7 +233,7 @@ class FakeCalcom:
             found = [b for b in found if _status_of(b) in statuses]
         for key, field in (("sortCreated", "createdAt"), ("sortUpdatedAt", "updatedAt")):
             if key in params:
-                found.sort(key=lambda b, f=field: b[f] or "", reverse=params[key] == "desc")
+                found.sort(key=functools.partial(_sort_key, field), reverse=params[key] == "desc")
         take = int(params.get("take", 100))
         skip = int(params.get("skip", 0))
         if not 1 <= take <= MAX_TAKE or skip < 0:
@@ -255,6 +256,10 @@ class FakeCalcom:
                 },
             }
         )
+
+
+def _sort_key(field: str, booking: dict[str, Any]) -> str:
+    return str(booking[field] or "")
 
 
 def _at(value: str) -> datetime:
