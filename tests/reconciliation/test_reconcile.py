@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select, text
@@ -15,7 +16,8 @@ from sqlalchemy import select, text
 from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker
 from scheduling_service.models import CalcomConnection, MessageKind, OutboxMessage
-from scheduling_service.reconciliation.secrets import key_box
+from scheduling_service.notifications.templates import render
+from scheduling_service.reconciliation.secrets import KeyBox, key_box
 from scheduling_service.reconciliation.service import Reconciler
 from tests.api.factories import assert_problem, create_application, create_cohort, create_org
 from tests.calcom_bodies import deliver
@@ -295,3 +297,50 @@ async def test_applied_changes_are_counted_in_metrics(
         delta("scheduling_reconciliation_changes_total", change="created", outcome="orphaned") == 1
     )
     assert delta("scheduling_reconciliation_runs_total", result="success") == 1
+
+
+async def test_a_key_encrypted_under_another_secrets_key_asks_for_the_connection_again(
+    client: AsyncClient,
+    tokens: Tokens,
+    cohort: Json,
+    fake: FakeCalcomServer,
+    sessionmaker: SessionMaker,
+) -> None:
+    await connect(client, tokens, cohort, fake)
+    async with sessionmaker() as session, session.begin():
+        other = KeyBox(Fernet.generate_key()).seal(API_KEY)
+        await session.execute(
+            text("UPDATE calcom_connections SET api_key_encrypted = :k"), {"k": other}
+        )
+
+    answer = await client.post(
+        f"/v1/cohorts/{cohort['id']}/reconcile", json={}, headers=admin(tokens, cohort)
+    )
+    status = (await read_cohort(client, tokens, cohort))["calcom_connection"]
+
+    problem = assert_problem(answer, 409, "conflict")
+    assert "set the connection again" in problem["detail"]
+    assert "set the connection again" in status["last_error"]
+
+
+async def test_the_refused_key_alert_tells_the_admins_what_to_do(
+    client: AsyncClient,
+    tokens: Tokens,
+    cohort: Json,
+    fake: FakeCalcomServer,
+    sessionmaker: SessionMaker,
+    settings: Settings,
+) -> None:
+    await connect(client, tokens, cohort, fake, api_key="cal_live_revoked")
+    await client.post(
+        f"/v1/cohorts/{cohort['id']}/reconcile", json={}, headers=admin(tokens, cohort)
+    )
+    async with sessionmaker() as session:
+        message = (await session.scalars(select(OutboxMessage).limit(1))).one()
+
+    email = render(message, "Spring 2027", [], settings)
+
+    assert email["Subject"] == "[Spring 2027] Cal.com refused the API key: reconciliation stopped"
+    body = email.get_content()
+    assert f"PUT /v1/cohorts/{cohort['id']}/calcom-connection" in body
+    assert "cal_live_revoked" not in body

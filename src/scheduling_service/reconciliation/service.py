@@ -37,12 +37,12 @@ from scheduling_service.reconciliation.client import (
     KeyRejected,
     RetryPolicy,
 )
-from scheduling_service.reconciliation.plan import Change, Skipped, plan_changes
+from scheduling_service.reconciliation.plan import Change, Plan, Skipped, plan_changes
 from scheduling_service.reconciliation.repository import (
     ConnectionRepository,
     KnownBookingRepository,
 )
-from scheduling_service.reconciliation.secrets import key_box
+from scheduling_service.reconciliation.secrets import UndecryptableKey, key_box
 from scheduling_service.webhooks.applier import Outcome
 from scheduling_service.webhooks.service import apply_reconciled
 
@@ -186,38 +186,23 @@ async def reconcile_cohort(
     connection = await run_in_transaction(sessionmaker, begin)
     if connection is None:
         return None
+    window_start = since or _default_since(settings, connection, started)
     try:
-        api_key = key_box(settings).open(connection.api_key_encrypted)
-        window_start = since or _default_since(settings, connection, started)
-        bookings = await _fetch(settings, connection, api_key, window_start)
+        result, watermark = await _run(sessionmaker, settings, connection, window_start, dry_run)
     except Exception as error:
         if not dry_run:
             await _record_failure(sessionmaker, cohort_id, owner, started, error)
         if isinstance(error, CalcomApiError):
             raise UpstreamFailed(str(error)) from None
+        if isinstance(error, UndecryptableKey):
+            raise Conflict(str(error)) from None
         raise
-
-    async def compare(session: AsyncSession) -> Any:
-        uids = [str(b["uid"]) for b in bookings]
-        return plan_changes(bookings, await KnownBookingRepository(session).states(cohort_id, uids))
-
-    plan = await run_in_transaction(sessionmaker, compare)
-    result = RunResult(window_start, applied=not dry_run, skipped=plan.skipped)
-    result.bookings_read = len(bookings)
     if dry_run:
-        result.changes = await _rehearse(sessionmaker, settings, cohort_id, plan.changes)
         return result
-    try:
-        for change in plan.changes:
-            result.changes.append(await _apply(sessionmaker, settings, cohort_id, change))
-    except Exception as error:
-        await _record_failure(sessionmaker, cohort_id, owner, started, error)
-        raise
-    watermark = _watermark(bookings) or connection.watermark or started
 
     async def finish(session: AsyncSession) -> None:
         done = await ConnectionRepository(session).release(
-            cohort_id, owner, ran_at=started, error=None, watermark=watermark
+            cohort_id, owner, ran_at=started, error=None, watermark=watermark or started
         )
         if done is not None:
             done.key_rejected_at = None
@@ -227,11 +212,39 @@ async def reconcile_cohort(
     logger.info(
         "reconciled cohort %s: %d bookings read, %d changes, %d applied",
         cohort_id,
-        len(bookings),
+        result.bookings_read,
         len(result.changes),
         sum(1 for a in result.changes if not a.already_applied),
     )
     return result
+
+
+async def _run(
+    sessionmaker: SessionMaker,
+    settings: Settings,
+    connection: CalcomConnection,
+    since: datetime,
+    dry_run: bool,
+) -> tuple[RunResult, datetime | None]:
+    """Read, compare, apply (or rehearse); answers the result and the new watermark."""
+    cohort_id = connection.cohort_id
+    api_key = key_box(settings).open(connection.api_key_encrypted)
+    bookings = await _fetch(settings, connection, api_key, since)
+
+    async def compare(session: AsyncSession) -> Plan:
+        uids = [str(b["uid"]) for b in bookings]
+        known = await KnownBookingRepository(session).states(cohort_id, uids)
+        return plan_changes(bookings, known)
+
+    plan = await run_in_transaction(sessionmaker, compare)
+    result = RunResult(since, applied=not dry_run, skipped=plan.skipped)
+    result.bookings_read = len(bookings)
+    if dry_run:
+        result.changes = await _rehearse(sessionmaker, settings, cohort_id, plan.changes)
+    else:
+        for change in plan.changes:
+            result.changes.append(await _apply(sessionmaker, settings, cohort_id, change))
+    return result, _watermark(bookings) or connection.watermark
 
 
 async def _fetch(
@@ -291,8 +304,15 @@ async def _record_failure(
 ) -> None:
     rejected = isinstance(error, KeyRejected)
     metrics.RECONCILIATION_RUNS.labels("key_rejected" if rejected else "failed").inc()
-    description = str(error) if isinstance(error, CalcomApiError) else type(error).__name__
-    logger.warning("reconciling cohort %s failed: %s", cohort_id, description)
+    explained = isinstance(error, CalcomApiError | UndecryptableKey)
+    # Anything else is this service's own failure: its name here, the rest in the log.
+    description = str(error) if explained else f"{type(error).__name__} (see the log)"
+    logger.warning(
+        "reconciling cohort %s failed: %s",
+        cohort_id,
+        description,
+        exc_info=None if explained else error,
+    )
 
     async def record(session: AsyncSession) -> None:
         connection = await ConnectionRepository(session).release(
@@ -370,7 +390,7 @@ class Reconciler:
                 result = await reconcile_cohort(
                     self.sessionmaker, self.settings, cohort_id, self.owner
                 )
-            except (UpstreamFailed, NotFound):
+            except (UpstreamFailed, Conflict, NotFound):
                 continue  # recorded on the connection (or it was removed meanwhile)
             if result is not None:
                 ran += 1
