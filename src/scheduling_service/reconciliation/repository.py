@@ -7,6 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import Booking, CalcomConnection
 
+_UIDS_PER_QUERY = 5000
+
 
 class ConnectionRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -117,13 +119,15 @@ class KnownBookingRepository:
     ) -> dict[str, dict[str, str]]:
         """Booking uid -> applicant email -> state, for the uids the cohort knows."""
         known: dict[str, dict[str, str]] = {}
-        if not uids:
-            return known
-        rows = await self.session.execute(
-            select(Booking.uid, Booking.applicant_email, Booking.state).where(
-                Booking.cohort_id == cohort_id, Booking.uid.in_(list(uids))
+        wanted = list(uids)
+        # In slices: a statement carries at most 32,767 parameters.
+        for first in range(0, len(wanted), _UIDS_PER_QUERY):
+            rows = await self.session.execute(
+                select(Booking.uid, Booking.applicant_email, Booking.state).where(
+                    Booking.cohort_id == cohort_id,
+                    Booking.uid.in_(wanted[first : first + _UIDS_PER_QUERY]),
+                )
             )
-        )
-        for uid, email, state in rows:
-            known.setdefault(uid, {})[email] = state
+            for uid, email, state in rows:
+                known.setdefault(uid, {})[email] = state
         return known
