@@ -97,14 +97,14 @@ def _reconcile(args: argparse.Namespace) -> None:
     from scheduling_service.db import create_engine, create_sessionmaker, resolve_database_url
     from scheduling_service.errors import DomainError
     from scheduling_service.reconciliation.schemas import ReconcileOut
-    from scheduling_service.reconciliation.service import reconcile_cli
+    from scheduling_service.reconciliation.service import reconcile_now
 
     settings = get_settings()
 
     async def run() -> ReconcileOut:
         engine = create_engine(resolve_database_url(settings), settings)
         try:
-            result = await reconcile_cli(
+            result = await reconcile_now(
                 create_sessionmaker(engine), settings, args.cohort, args.since, args.dry_run
             )
             return ReconcileOut.of(result)

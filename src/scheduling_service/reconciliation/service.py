@@ -60,7 +60,7 @@ class ConnectionSettings:
 class Applied:
     change: Change
     outcome: Outcome | None
-    """None: not applied (a dry run), or found before (its event ID is stored already)."""
+    """None when the change was found before (its event ID is stored already)."""
     already_applied: bool = False
 
 
@@ -134,22 +134,17 @@ async def reconcile_on_demand(
         await get_cohort_as_admin(session, principal, cohort_id)
 
     await run_in_transaction(sessionmaker, authorize)
-    result = await reconcile_cohort(
-        sessionmaker, settings, cohort_id, _owner(), since=since, dry_run=dry_run
-    )
-    if result is None:
-        raise Conflict("a reconciliation of this cohort is running; try again when it ends")
-    return result
+    return await reconcile_now(sessionmaker, settings, cohort_id, since, dry_run)
 
 
-async def reconcile_cli(
+async def reconcile_now(
     sessionmaker: SessionMaker,
     settings: Settings,
     cohort_id: uuid.UUID,
     since: datetime | None,
     dry_run: bool,
 ) -> RunResult:
-    """`scheduling-service reconcile`: the operator's command, for any cohort."""
+    """A run asked for (by an admin, or `scheduling-service reconcile`), now."""
     result = await reconcile_cohort(
         sessionmaker, settings, cohort_id, _owner(), since=since, dry_run=dry_run
     )
