@@ -573,6 +573,8 @@ def start_service(db: BenchDatabase, journal: Path, extra: dict[str, str]) -> Se
         SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         PUBLIC_BASE_URL="https://bench.example",
         JOURNAL_DIR=str(journal),
+        # The reconciliation phase runs it on demand, timed; the periodic one would race it.
+        RUN_RECONCILER="false",
         **extra,
     )
     process = ServiceProcess(env)

@@ -121,6 +121,8 @@ class CalcomClient:
             self.requests += 1
             try:
                 answer = await self._http.get(path, params=params)
+            except httpx.InvalidURL as error:
+                raise CalcomApiError(f"the base URL cannot be used: {error}") from None
             except httpx.TransportError as error:  # timeouts, refused connections, resets
                 problem = f"{type(error).__name__}: {error}"
                 wait = self._backoff(attempt)

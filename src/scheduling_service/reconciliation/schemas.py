@@ -1,8 +1,8 @@
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import urlsplit
 
+import httpx
 from pydantic import AfterValidator, AwareDatetime, Field, SecretStr, StringConstraints
 
 from scheduling_service.models import CalcomConnection, WebhookOutcome
@@ -25,8 +25,17 @@ _STATUS = {
 
 
 def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        url = None
+    if (
+        url is None
+        or url.scheme not in ("https", "http")
+        or not url.host
+        or not (url.port is None or 0 < url.port < 65536)
+        or any(c.isspace() for c in value)
+    ):
         raise ValueError("must be an http(s) URL, such as https://api.cal.com")
     return value.rstrip("/")
 

@@ -161,6 +161,7 @@ async def reconcile_cohort(
     *,
     since: datetime | None = None,
     dry_run: bool = False,
+    stop: asyncio.Event | None = None,
 ) -> RunResult | None:
     """One run for one cohort; None when another replica holds its lease.
 
@@ -183,7 +184,9 @@ async def reconcile_cohort(
         return None
     window_start = since or _default_since(settings, connection, started)
     try:
-        result, watermark = await _run(sessionmaker, settings, connection, window_start, dry_run)
+        result, watermark = await _run(
+            sessionmaker, settings, connection, window_start, dry_run, stop
+        )
     except Exception as error:
         if not dry_run:
             await _record_failure(sessionmaker, cohort_id, owner, started, error)
@@ -220,6 +223,7 @@ async def _run(
     connection: CalcomConnection,
     since: datetime,
     dry_run: bool,
+    stop: asyncio.Event | None,
 ) -> tuple[RunResult, datetime | None]:
     """Read, compare, apply (or rehearse); answers the result and the new watermark."""
     cohort_id = connection.cohort_id
@@ -238,6 +242,11 @@ async def _run(
         result.changes = await _rehearse(sessionmaker, settings, cohort_id, plan.changes)
     else:
         for change in plan.changes:
+            if stop is not None and stop.is_set():
+                raise RunStopped(
+                    f"stopped by a shutdown after {len(result.changes)} of "
+                    f"{len(plan.changes)} changes; the next run continues"
+                )
             result.changes.append(await _apply(sessionmaker, settings, cohort_id, change))
     return result, _watermark(bookings) or connection.watermark
 
@@ -271,6 +280,11 @@ async def _apply(
     return Applied(change, outcome, already_applied=outcome is None)
 
 
+class RunStopped(Exception):
+    """The process is stopping: the run ends between two changes, the watermark unmoved, so
+    the next run (on any replica) picks up where it stopped."""
+
+
 class _Rehearsal(Exception):
     """Rolls the dry run's transaction back once it has answered."""
 
@@ -299,7 +313,7 @@ async def _record_failure(
 ) -> None:
     rejected = isinstance(error, KeyRejected)
     metrics.RECONCILIATION_RUNS.labels("key_rejected" if rejected else "failed").inc()
-    explained = isinstance(error, CalcomApiError | UndecryptableKey)
+    explained = isinstance(error, CalcomApiError | UndecryptableKey | RunStopped)
     # Anything else is this service's own failure: its name here, the rest in the log.
     description = str(error) if explained else f"{type(error).__name__} (see the log)"
     logger.warning(
@@ -366,13 +380,15 @@ class Reconciler:
         poll = min(self.settings.reconcile_interval_seconds, 30.0)
         while not stop.is_set():
             try:
-                await self.run_due()
+                await self.run_due(stop)
+            except RunStopped:
+                break
             except Exception:  # the database may be down; the next pass tries again
                 logger.warning("reconciliation pass did not finish", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=poll)
 
-    async def run_due(self) -> int:
+    async def run_due(self, stop: asyncio.Event | None = None) -> int:
         """Reconcile the cohorts due now; answers how many this replica ran."""
         interval = timedelta(seconds=self.settings.reconcile_interval_seconds)
 
@@ -381,9 +397,11 @@ class Reconciler:
 
         ran = 0
         for cohort_id in await run_in_transaction(self.sessionmaker, due):
+            if stop is not None and stop.is_set():
+                break
             try:
                 result = await reconcile_cohort(
-                    self.sessionmaker, self.settings, cohort_id, self.owner
+                    self.sessionmaker, self.settings, cohort_id, self.owner, stop=stop
                 )
             except (UpstreamFailed, Conflict, NotFound):
                 continue  # recorded on the connection (or it was removed meanwhile)
