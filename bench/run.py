@@ -98,7 +98,6 @@ class Options:
     server_env: dict[str, str]
     ladder_only: bool
     reconcile_only: bool
-    reconcile_bookings: int
     output: Path
 
 
@@ -159,12 +158,6 @@ def parse_options(argv: list[str] | None) -> Options:
         action="store_true",
         help="only reconcile 10,000 bookings with a fake Cal.com API under webhook load",
     )
-    parser.add_argument(
-        "--reconcile-bookings",
-        type=int,
-        default=reconcile.BOOKINGS,
-        help="bookings the reconciliation phase reads and applies",
-    )
     parser.add_argument("--output", type=Path, default=OUT / "results.json")
     args = parser.parse_args(argv)
     applications = args.applications or (BIG_COHORT_SIZE if args.big else 100_000)
@@ -183,7 +176,6 @@ def parse_options(argv: list[str] | None) -> Options:
         dict(item.split("=", 1) for item in args.server_env),
         args.ladder_only,
         args.reconcile_only,
-        args.reconcile_bookings,
         args.output,
     )
 
@@ -617,7 +609,7 @@ async def drive_service(
         results["profile"] = await profile_server(service, main, 0.0, options)
         return results
     if options.reconcile_only:
-        results["reconciliation"] = await reconciliation(service, main, options)
+        results["reconciliation"] = await reconciliation(service, main)
         return results
     if options.fixed_rate:
         results["fixed_rate"] = []
@@ -663,19 +655,16 @@ async def drive_service(
             service, workload, cohort, label, background, options.reads_seconds
         )
     await checkpoint(service.dsn)
-    results["reconciliation"] = await reconciliation(service, main, options)
+    results["reconciliation"] = await reconciliation(service, main)
     memory["end"] = tree_rss_mb(server_pid)
     log(f"server memory (RSS, MiB): {memory}")
     return results
 
 
-async def reconciliation(service: Service, workload: Workload, options: Options) -> dict[str, Any]:
+async def reconciliation(service: Service, workload: Workload) -> dict[str, Any]:
     await send_waiting_digests(service.dsn)
-    count = options.reconcile_bookings
-    log(f"reconciling {count} bookings under {RECONCILE_WEBHOOK_RATE:g} webhooks/s")
-    result = await reconcile.reconcile_under_load(
-        service, workload, RECONCILE_WEBHOOK_RATE, bookings=count
-    )
+    log(f"reconciling {reconcile.BOOKINGS} bookings under {RECONCILE_WEBHOOK_RATE:g} webhooks/s")
+    result = await reconcile.reconcile_under_load(service, workload, RECONCILE_WEBHOOK_RATE)
     log(f"reconciliation: {result}")
     return result
 

@@ -2,8 +2,8 @@
 
 A run: take the cohort's lease (one replica at a time), list the bookings Cal.com changed
 since the watermark minus an overlap (no transaction open meanwhile), compare them with the
-bookings the service knows (`plan.py`), then apply the differences through the webhook's path
-(`webhooks.service.apply_reconciled`), a few per transaction, and record the run.
+bookings the service knows (`plan.py`), then apply each difference in a transaction of its
+own through the webhook's path (`webhooks.service.apply_reconciled`), and record the run.
 Any number of runs, at any time, on any replica, apply a change once: its event ID is stored
 once per cohort, and the applier is idempotent by booking uid as it is for webhooks.
 
@@ -47,10 +47,6 @@ from scheduling_service.webhooks.applier import Outcome
 from scheduling_service.webhooks.service import apply_reconciled
 
 logger = logging.getLogger(__name__)
-
-# Changes applied per transaction: one commit (one WAL flush) for several, while the rows
-# they lock stay locked for a few tens of milliseconds at most (`make bench`).
-CHANGES_PER_TRANSACTION = 20
 
 
 @dataclass(frozen=True)
@@ -245,14 +241,13 @@ async def _run(
     if dry_run:
         result.changes = await _rehearse(sessionmaker, settings, cohort_id, plan.changes)
     else:
-        for first in range(0, len(plan.changes), CHANGES_PER_TRANSACTION):
+        for change in plan.changes:
             if stop is not None and stop.is_set():
                 raise RunStopped(
                     f"stopped by a shutdown after {len(result.changes)} of "
                     f"{len(plan.changes)} changes; the next run continues"
                 )
-            batch = plan.changes[first : first + CHANGES_PER_TRANSACTION]
-            result.changes.extend(await _apply(sessionmaker, settings, cohort_id, batch))
+            result.changes.append(await _apply(sessionmaker, settings, cohort_id, change))
     return result, _watermark(bookings) or connection.watermark
 
 
@@ -271,25 +266,18 @@ async def _fetch(
 
 
 async def _apply(
-    sessionmaker: SessionMaker, settings: Settings, cohort_id: uuid.UUID, changes: list[Change]
-) -> list[Applied]:
-    """Apply changes in one transaction: all of them, or (on any error) none, to be found
-    again by the next run."""
+    sessionmaker: SessionMaker, settings: Settings, cohort_id: uuid.UUID, change: Change
+) -> Applied:
+    async def apply(session: AsyncSession) -> Outcome | None:
+        return await apply_reconciled(
+            session, settings, cohort_id, change.delivery, change.raw_body
+        )
 
-    async def apply(session: AsyncSession) -> list[Applied]:
-        applied = []
-        for change in changes:
-            outcome = await apply_reconciled(
-                session, settings, cohort_id, change.delivery, change.raw_body
-            )
-            applied.append(Applied(change, outcome, already_applied=outcome is None))
-        return applied
-
-    applied = await run_in_transaction(sessionmaker, apply)
-    for item in applied:
-        outcome = "already_applied" if item.outcome is None else item.outcome.outcome.value
-        metrics.RECONCILIATION_CHANGES.labels(item.change.kind.value, outcome).inc()
-    return applied
+    outcome = await run_in_transaction(sessionmaker, apply)
+    metrics.RECONCILIATION_CHANGES.labels(
+        change.kind.value, "already_applied" if outcome is None else outcome.outcome.value
+    ).inc()
+    return Applied(change, outcome, already_applied=outcome is None)
 
 
 class RunStopped(Exception):
