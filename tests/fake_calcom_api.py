@@ -44,6 +44,7 @@ class FakeCalcom:
     def __init__(self) -> None:
         self.bookings: dict[str, dict[str, Any]] = {}
         self.webhooks: list[dict[str, Any]] = []
+        self.seats: dict[str, int] = {}
         self.requests: list[dict[str, str]] = []
         # Answers served before any real one: (status, headers).
         self.failures: deque[tuple[int, dict[str, str]]] = deque()
@@ -131,7 +132,8 @@ class FakeCalcom:
     def create_seated(self, email: str, name: str, start: datetime, *, seats: int = 4) -> str:
         with self._lock:
             booking = self._new(email, name, start, 30, 2)
-            booking["seatsPerTimeSlot"] = seats
+            # The event type's setting: not part of the API's booking.
+            self.seats[booking["uid"]] = seats
             booking["attendees"] = [self._seat(email, name)]
             del booking["bookingFieldsResponses"]
             self.bookings[booking["uid"]] = booking
@@ -148,7 +150,7 @@ class FakeCalcom:
                 booking,
                 email=email,
                 name=name,
-                seats=booking["seatsPerTimeSlot"],
+                seats=self.seats[uid],
             )
 
     def leave_seat(self, uid: str, email: str) -> None:
@@ -164,7 +166,7 @@ class FakeCalcom:
                 booking,
                 email=first["email"],
                 name=first["name"],
-                seats=booking["seatsPerTimeSlot"],
+                seats=self.seats[uid],
                 attendees=[
                     {"email": email, "name": leaver["name"], "timeZone": leaver["timeZone"]}
                 ],
@@ -217,14 +219,14 @@ class FakeCalcom:
             return JSONResponse({"status": "error", "error": {"message": "wrong version"}}, 400)
         params = request.query_params
         with self._lock:
-            found = [
-                dict(b, attendees=[dict(a) for a in b["attendees"]]) for b in self.bookings.values()
-            ]
+            found = list(self.bookings.values())
+        # Times compared as instants (the fake writes them all alike: UTC, milliseconds, Z).
         if "afterUpdatedAt" in params:
-            after = params["afterUpdatedAt"]
-            found = [b for b in found if b["updatedAt"] and _at(b["updatedAt"]) >= _at(after)]
+            after = _iso(_at(params["afterUpdatedAt"]))
+            found = [b for b in found if b["updatedAt"] and b["updatedAt"] >= after]
         if "afterCreatedAt" in params:
-            found = [b for b in found if _at(b["createdAt"]) >= _at(params["afterCreatedAt"])]
+            after = _iso(_at(params["afterCreatedAt"]))
+            found = [b for b in found if b["createdAt"] >= after]
         if "eventTypeIds" in params:
             wanted = {int(i) for i in params["eventTypeIds"].split(",")}
             found = [b for b in found if b["eventTypeId"] in wanted]
@@ -238,7 +240,11 @@ class FakeCalcom:
         skip = int(params.get("skip", 0))
         if not 1 <= take <= MAX_TAKE or skip < 0:
             return JSONResponse({"status": "error", "error": {"message": "bad take/skip"}}, 400)
-        page = found[skip : skip + take]
+        with self._lock:
+            page = [
+                dict(b, attendees=[dict(a) for a in b["attendees"]])
+                for b in found[skip : skip + take]
+            ]
         total = len(found)
         return JSONResponse(
             {

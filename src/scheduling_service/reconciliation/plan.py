@@ -221,7 +221,8 @@ def webhook_envelope(
         if isinstance(event_type, dict)
         else booking.get("eventTypeId"),
         "status": str(booking.get("status") or "").upper(),
-        "seatsPerTimeSlot": len(_attendees(booking)) or 1 if _is_seated(booking) else None,
+        # The API does not say the event type's seats per slot; the parser needs "seated".
+        "seatsPerTimeSlot": (len(_attendees(booking)) or 1) if _is_seated(booking) else None,
         "cancellationReason": booking.get("cancellationReason"),
         "reschedulingReason": booking.get("reschedulingReason"),
     }
