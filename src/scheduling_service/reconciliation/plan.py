@@ -194,11 +194,9 @@ def webhook_envelope(
     """The delivery Cal.com would have sent for this change (PROTOCOL.md's fields), with the
     API's booking beside it so the event log shows what reconciliation read."""
     attendees = [attendee] if attendee is not None else _attendees(booking)
-    responses = (
-        (attendee or {}).get("bookingFieldsResponses")
-        if attendee
-        else booking.get("bookingFieldsResponses")
-    )
+    # A seat's answers are its attendee's own.
+    owner = attendee if attendee is not None else booking
+    responses = owner.get("bookingFieldsResponses")
     meeting_url = booking.get("meetingUrl")
     event_type = booking.get("eventType")
     payload: dict[str, Any] = {
