@@ -52,7 +52,9 @@ PAYLOAD_TOO_LARGE = ProblemKind("payload-too-large", 413, "The request body is t
 URI_TOO_LONG = ProblemKind("uri-too-long", 414, "The query string is too long")
 UNSUPPORTED_MEDIA_TYPE = ProblemKind("unsupported-media-type", 415, "Unsupported media type")
 VALIDATION = ProblemKind("validation-error", 422, "The request is not valid")
-UPSTREAM_FAILED = ProblemKind("calcom-api-failed", 502, "Cal.com's API could not be used")
+# 424 (Failed Dependency), not a 5xx: the service is fine, the cohort's Cal.com connection
+# (its key, its address, or Cal.com itself) is not; the detail says which.
+UPSTREAM_FAILED = ProblemKind("calcom-api-failed", 424, "Cal.com's API could not be used")
 UNAVAILABLE = ProblemKind("service-unavailable", 503, "Temporarily unavailable")
 INTERNAL = ProblemKind("internal-error", 500, "Internal error")
 

@@ -218,7 +218,7 @@ async def create_tenant(client: AsyncClient, tokens: Tokens, name: str) -> Tenan
     orphan_id = await create_orphan(client, cohort, email=f"walk-in@{slug}.example.org")
     connected = await client.put(
         f"/v1/cohorts/{cohort['id']}/calcom-connection",
-        # Nothing listens there: reconciling answers 502 at once, after every check.
+        # Nothing listens there: reconciling answers 424 at once, after every check.
         json={"api_key": f"cal_live_{slug}", "base_url": UNREACHABLE_CALCOM},
         headers=tokens("admin", org["id"]),
     )

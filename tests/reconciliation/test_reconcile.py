@@ -237,8 +237,8 @@ async def test_a_refused_key_is_visible_and_alerts_the_admins_once(
             )
         ).all()
 
-    assert_problem(first, 502, "calcom-api-failed")
-    assert_problem(second, 502, "calcom-api-failed")
+    assert_problem(first, 424, "calcom-api-failed")
+    assert_problem(second, 424, "calcom-api-failed")
     assert status["last_error"] == "Cal.com refused the API key (401)"
     assert status["last_success_at"] is None
     assert sorted(alerts) == sorted(ADMINS)
@@ -383,3 +383,17 @@ async def test_a_run_stopped_by_a_shutdown_is_taken_up_by_the_next(
     assert stopped["watermark"] is None
     assert resumed is not None
     assert [c.outcome.outcome.value for c in resumed.changes if c.outcome] == ["orphaned"]
+
+
+@pytest.mark.parametrize("api_key", ["cal_live_é", "cal live", "cal_live\nX-Injected: 1"])
+async def test_an_api_key_that_cannot_travel_in_a_header_is_refused_and_not_echoed(
+    client: AsyncClient, tokens: Tokens, cohort: Json, api_key: str
+) -> None:
+    answer = await client.put(
+        f"/v1/cohorts/{cohort['id']}/calcom-connection",
+        json={"api_key": api_key},
+        headers=admin(tokens, cohort),
+    )
+
+    assert_problem(answer, 422, "validation-error")
+    assert api_key not in answer.text

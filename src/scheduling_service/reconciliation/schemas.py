@@ -45,23 +45,33 @@ BaseUrl = Annotated[
 ]
 
 
+def _header_safe(value: SecretStr) -> SecretStr:
+    # Sent in a header: printable ASCII without spaces (Cal.com's keys are `cal_live_...`).
+    if not all("!" <= c <= "~" for c in value.get_secret_value()):
+        raise ValueError("must be printable ASCII without spaces")
+    return value
+
+
+ApiKey = Annotated[SecretStr, AfterValidator(_header_safe)]
+
+
 class CalcomConnectionIn(ApiModel):
     model_config = examples(
         {"api_key": "cal_live_0123456789abcdef", "event_type_ids": [1204512]},
         {"api_key": "cal_live_0123456789abcdef", "base_url": "https://cal.example.org/api"},
     )
 
-    api_key: SecretStr = Field(
+    api_key: ApiKey = Field(
         min_length=1,
         max_length=500,
-        description="A Cal.com API key (Settings > Developer > API keys). Write-only: stored "
-        "encrypted, never returned.",
+        description="A Cal.com API key (Settings > Developer > API keys): printable ASCII, no "
+        "spaces. Write-only: stored encrypted, never returned.",
     )
     base_url: BaseUrl = Field(
         default=DEFAULT_BASE_URL,
         description="Cal.com's API address: its cloud by default, or a self-hosted API v2.",
     )
-    event_type_ids: list[Annotated[int, Field(ge=1)]] = Field(
+    event_type_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
         default_factory=list,
         max_length=100,
         description="Only bookings of these event types (the cohort's interviews); empty: all.",
