@@ -66,6 +66,7 @@ class CalcomConnectionIn(ApiModel):
         max_length=500,
         description="A Cal.com API key (Settings > Developer > API keys): printable ASCII, no "
         "spaces. Write-only: stored encrypted, never returned.",
+        json_schema_extra={"pattern": "^[!-~]+$"},
     )
     base_url: BaseUrl = Field(
         default=DEFAULT_BASE_URL,
