@@ -31,7 +31,8 @@ WORKDIR /app
 COPY --from=build /venv /venv
 COPY alembic.ini alembic.ini
 COPY migrations migrations
-# The image is for production: it refuses a weak JWT_SECRET or a non-https PUBLIC_BASE_URL.
+# The image is for production: it refuses a weak JWT_SECRET, a non-https PUBLIC_BASE_URL, or
+# a missing SECRETS_ENCRYPTION_KEY.
 # The journal keeps deliveries that arrive while the database is down: mount a volume there.
 ENV PATH=/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

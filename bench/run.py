@@ -31,8 +31,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
+from cryptography.fernet import Fernet
 
-from bench import ceiling, profile
+from bench import ceiling, profile, reconcile
 from bench.cpu import CpuMeter, tree_rss_mb
 from bench.database import (
     BenchDatabase,
@@ -70,6 +71,8 @@ REFINE_STEPS = 2
 KNEE_ACHIEVED_SHARE = 0.95
 MAX_CONNECTIONS = 512
 BACKGROUND_RATE = 200.0
+# Webhooks per second while 10,000 bookings are reconciled: a busy day, well under the knee.
+RECONCILE_WEBHOOK_RATE = 50.0
 # The open-model reads, per second: what a few admins using the SPA send (the list and the
 # badge with every page, filters less often, searches rarely). A rare term reads the whole
 # cohort (no index serves `%term%`), so searches must stay rare here or they alone would
@@ -104,6 +107,7 @@ class Options:
     server_env: dict[str, str]
     ladder_only: bool
     candidates_only: bool
+    reconcile_only: bool
     output: Path
 
 
@@ -164,6 +168,11 @@ def parse_options(argv: list[str] | None) -> Options:
         action="store_true",
         help="only the orphans' candidate ranking, and the webhook while it is read",
     )
+    parser.add_argument(
+        "--reconcile-only",
+        action="store_true",
+        help="only reconcile 10,000 bookings with a fake Cal.com API under webhook load",
+    )
     parser.add_argument("--output", type=Path, default=OUT / "results.json")
     args = parser.parse_args(argv)
     applications = args.applications or (BIG_COHORT_SIZE if args.big else 100_000)
@@ -182,6 +191,7 @@ def parse_options(argv: list[str] | None) -> Options:
         dict(item.split("=", 1) for item in args.server_env),
         args.ladder_only,
         args.candidates_only,
+        args.reconcile_only,
         args.output,
     )
 
@@ -646,8 +656,11 @@ def start_service(db: BenchDatabase, journal: Path, extra: dict[str, str]) -> Se
         db.url,
         ENVIRONMENT="production",
         JWT_SECRET=jwt_secret,
+        SECRETS_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         PUBLIC_BASE_URL="https://bench.example",
         JOURNAL_DIR=str(journal),
+        # The reconciliation phase runs it on demand, timed; the periodic one would race it.
+        RUN_RECONCILER="false",
         **extra,
     )
     process = ServiceProcess(env)
@@ -686,6 +699,9 @@ async def drive_service(
         results["candidates"] = await candidates(
             service, main, lookalikes, CANDIDATES_WEBHOOK_RATE, options.reads_seconds
         )
+        return results
+    if options.reconcile_only:
+        results["reconciliation"] = await reconciliation(service, main)
         return results
     if options.fixed_rate:
         results["fixed_rate"] = []
@@ -734,9 +750,18 @@ async def drive_service(
     results["candidates"] = await candidates(
         service, main, lookalikes, CANDIDATES_WEBHOOK_RATE, options.reads_seconds
     )
+    results["reconciliation"] = await reconciliation(service, main)
     memory["end"] = tree_rss_mb(server_pid)
     log(f"server memory (RSS, MiB): {memory}")
     return results
+
+
+async def reconciliation(service: Service, workload: Workload) -> dict[str, Any]:
+    await send_waiting_digests(service.dsn)
+    log(f"reconciling {reconcile.BOOKINGS} bookings under {RECONCILE_WEBHOOK_RATE:g} webhooks/s")
+    result = await reconcile.reconcile_under_load(service, workload, RECONCILE_WEBHOOK_RATE)
+    log(f"reconciliation: {result}")
+    return result
 
 
 async def profile_server(
@@ -901,7 +926,12 @@ def main(argv: list[str] | None = None) -> None:
         main_workload = Workload(cohorts["main"])
         reads_workload = Workload(cohorts["r10k"])
         settings = Settings(_env_file=None, database_url=db.url)
-        if options.profile_only or options.fixed_rate or options.candidates_only:
+        if (
+            options.profile_only
+            or options.fixed_rate
+            or options.candidates_only
+            or options.reconcile_only
+        ):
             service = start_service(db, Path(journal), options.server_env)
             try:
                 driven = asyncio.run(
@@ -910,7 +940,12 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 service.process.stop()
             options.output.write_text(json.dumps(driven, indent=2, default=str) + "\n")
-            shown = driven.get("profile") or driven.get("candidates") or driven["fixed_rate"]
+            shown = (
+                driven.get("profile")
+                or driven.get("candidates")
+                or driven.get("reconciliation")
+                or driven["fixed_rate"]
+            )
             print(json.dumps(shown, indent=2, default=str))
             return
         if options.ladder_only:

@@ -76,10 +76,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         jwt_secret=JWT_SECRET,
         public_base_url="https://scheduling.test",
         journal_dir=tmp_path / "journal",
+        secrets_key_file=tmp_path / "secrets.key",
         # Tests drive recovery themselves, so background passes never race their assertions.
         run_recovery=False,
         # Likewise the outbox: tests/notifications dispatch it themselves, or opt in.
         run_dispatcher=False,
+        # And reconciliation: tests/reconciliation runs it on demand.
+        run_reconciler=False,
+        # A Cal.com API that cannot be reached fails at once (tests/reconciliation/test_client.py
+        # covers the retries).
+        calcom_api_max_attempts=1,
     )
 
 

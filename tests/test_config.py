@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from scheduling_service.config import DEVELOPMENT_JWT_SECRET, Settings
@@ -21,6 +22,7 @@ def production(**values: Any) -> Settings:
         "environment": "production",
         "public_base_url": "https://scheduling.example.org",
         "jwt_secret": STRONG_SECRET,
+        "secrets_encryption_key": Fernet.generate_key().decode(),
         **values,
     }
     return Settings(_env_file=None, **chosen)  # type: ignore[call-arg]
@@ -55,6 +57,8 @@ def test_production_accepts_jwks_alone() -> None:
             {"jwt_secret": "short", "jwt_jwks_url": "https://idp.example.org/jwks"},
             "a weak JWT_SECRET",
         ),
+        ({"secrets_encryption_key": None}, "a missing SECRETS_ENCRYPTION_KEY"),
+        ({"secrets_encryption_key": "not-a-fernet-key"}, "SECRETS_ENCRYPTION_KEY is not a Fernet"),
         ({"public_base_url": "http://scheduling.example.org"}, "not https://"),
         ({"public_base_url": "https://"}, "not https://"),
     ],

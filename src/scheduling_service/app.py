@@ -26,6 +26,8 @@ from scheduling_service.organizations.router import router as organizations_rout
 from scheduling_service.organizations.secrets import CohortSecretCache
 from scheduling_service.orphans.router import router as orphans_router
 from scheduling_service.problems import Problem, install_problem_handlers
+from scheduling_service.reconciliation.router import router as reconciliation_router
+from scheduling_service.reconciliation.service import Reconciler
 from scheduling_service.redirects import RelativeRedirects
 from scheduling_service.schemas import restore_example_nulls
 from scheduling_service.server import give_back_large_blocks
@@ -111,6 +113,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         if settings.run_dispatcher:
             dispatcher = Dispatcher(app.state.sessionmaker, settings, create_sender(settings))
             background.append(asyncio.create_task(dispatcher.run(stop)))
+        if settings.run_reconciler:
+            reconciler = Reconciler(app.state.sessionmaker, settings)
+            background.append(asyncio.create_task(reconciler.run(stop)))
         # What startup built (modules, the app, the ORM's mappers) lives as long as the app:
         # frozen, the collector no longer walks it in every full collection.
         gc.collect()
@@ -169,6 +174,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         organizations_router,
         applications_router,
         orphans_router,
+        reconciliation_router,
         webhooks_router,
         health.router,
     ):

@@ -20,6 +20,7 @@ from scheduling_service.command_settings import (
     COMMON,
     EMBEDDED_USES,
     MIGRATE_USES,
+    RECONCILE_USES,
     TOKEN_USES,
     WORKER_USES,
     Refusal,
@@ -206,6 +207,38 @@ def _worker(_: argparse.Namespace, settings: Settings) -> None:
     asyncio.run(run_worker(settings, url))
 
 
+def _reconcile(args: argparse.Namespace, settings: Settings) -> None:
+    from scheduling_service.db import create_engine, create_sessionmaker
+    from scheduling_service.errors import DomainError
+    from scheduling_service.reconciliation.schemas import ReconcileOut
+    from scheduling_service.reconciliation.service import reconcile_now
+
+    url = _database(settings)
+
+    async def run() -> ReconcileOut:
+        engine = create_engine(url, settings)
+        try:
+            result = await reconcile_now(
+                create_sessionmaker(engine), settings, args.cohort, args.since, args.dry_run
+            )
+            return ReconcileOut.of(result)
+        finally:
+            await engine.dispose()
+
+    with _connection_mistakes(url):
+        try:
+            answer = asyncio.run(run())
+        except DomainError as error:
+            raise Refusal(error.detail) from None
+    print(answer.model_dump_json(indent=2))
+
+
+def _secrets_key(_: argparse.Namespace, settings: Settings) -> None:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
+
+
 def _token(args: argparse.Namespace, settings: Settings) -> None:
     role = Role(args.role)
     if role is Role.SYSTEM_ADMIN and args.org is not None:
@@ -296,8 +329,35 @@ def main(argv: list[str] | None = None) -> None:
     migrate = commands.add_parser("migrate", help="apply the database migrations")
     migrate.set_defaults(run=_migrate, uses=MIGRATE_USES)
 
-    worker = commands.add_parser("worker", help="only send the outbox's alert emails")
+    worker = commands.add_parser(
+        "worker", help="only send the outbox's alert emails and reconcile with Cal.com"
+    )
     worker.set_defaults(run=_worker, uses=WORKER_USES)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="apply what Cal.com's bookings API knows and the service missed, for one cohort",
+        description="Lists the bookings Cal.com changed since --since (default: the cohort's "
+        "watermark minus RECONCILE_OVERLAP_SECONDS) and applies each change the service has "
+        "not seen, as its webhook would have been; prints the changes as JSON.",
+    )
+    reconcile.add_argument(
+        "--cohort", type=arguments.cohort_id, required=True, help="the cohort ID"
+    )
+    reconcile.add_argument(
+        "--since",
+        type=arguments.aware_time,
+        help="ask for changes since then, e.g. 2026-05-12T08:00Z (default: the watermark)",
+    )
+    reconcile.add_argument(
+        "--dry-run", action="store_true", help="report what would change; change nothing"
+    )
+    reconcile.set_defaults(run=_reconcile, uses=RECONCILE_USES)
+
+    secrets_key = commands.add_parser(
+        "secrets-key", help="print a new key for SECRETS_ENCRYPTION_KEY"
+    )
+    secrets_key.set_defaults(run=_secrets_key, uses=COMMON)
 
     token = commands.add_parser(
         "token",

@@ -58,6 +58,16 @@ def organization_id(value: str) -> uuid.UUID:
         ) from None
 
 
+def cohort_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a cohort ID (a UUID, as POST /v1/organizations/{{org_id}}/cohorts "
+            f"answers it), not {value!r}"
+        ) from None
+
+
 class Parser(argparse.ArgumentParser):
     """A wrong argument is one line naming the expected form, not the usage text too."""
 

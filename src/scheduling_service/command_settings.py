@@ -35,6 +35,26 @@ WORKER_USES = DATABASE | {
     "outbox_retry_max_seconds",
     "dispatcher_poll_seconds",
 }
+# Reconciliation (in `worker`, and `reconcile` alone) applies Cal.com's changes as the webhook
+# would, orphan alerts included.
+RECONCILER = frozenset(
+    {
+        "secrets_encryption_key",
+        "reconcile_interval_seconds",
+        "reconcile_overlap_seconds",
+        "reconcile_initial_lookback_hours",
+        "reconcile_lease_seconds",
+        "calcom_api_timeout_seconds",
+        "calcom_api_max_attempts",
+        "calcom_api_retry_base_seconds",
+        "calcom_api_retry_max_seconds",
+        "webhook_lock_timeout_ms",
+        "run_reconciler",
+        "secrets_key_file",
+    }
+)
+RECONCILE_USES = WORKER_USES | RECONCILER
+WORKER_USES = RECONCILE_USES
 EMBEDDED_USES = COMMON | {"embedded_postgres_dir"}
 TOKEN_USES = COMMON | {"jwt_secret", "jwt_jwks_url", "jwt_audience", "jwt_issuer"}
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -178,6 +179,41 @@ class Settings(BaseSettings):
     run_dispatcher: bool = Field(
         default=True, description="Whether `serve` also sends the outbox (else run `worker`)."
     )
+    secrets_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key (`scheduling-service secrets-key` prints one) that encrypts "
+        "Cal.com API keys at rest; required in production. Unset in development: a key "
+        "generated once in SECRETS_KEY_FILE.",
+    )
+    secrets_key_file: Path = Path(".data/secrets.key")
+    run_reconciler: bool = Field(
+        default=True,
+        description="Whether `serve` also reconciles cohorts with Cal.com's bookings API.",
+    )
+    reconcile_interval_seconds: float = Field(
+        default=600.0, gt=0, description="How often each connected cohort is reconciled."
+    )
+    reconcile_overlap_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Each run asks Cal.com for bookings changed since the watermark minus this, "
+        "for clock skew and changes committed late.",
+    )
+    reconcile_initial_lookback_hours: float = Field(
+        default=72.0,
+        gt=0,
+        description="How far back the first run of a new connection looks (`--since` to go "
+        "further).",
+    )
+    reconcile_lease_seconds: float = Field(
+        default=300.0, gt=0, description="How long a replica holds a cohort's reconciliation."
+    )
+    calcom_api_timeout_seconds: float = Field(default=30.0, gt=0)
+    calcom_api_max_attempts: int = Field(
+        default=5, ge=1, description="Attempts per Cal.com API request (429, 5xx, timeouts)."
+    )
+    calcom_api_retry_base_seconds: float = Field(default=1.0, gt=0)
+    calcom_api_retry_max_seconds: float = Field(default=60.0, gt=0)
     web_concurrency: int | None = Field(
         default=None,
         ge=1,
@@ -252,6 +288,19 @@ class Settings(BaseSettings):
                 ) from None
         return [name.strip() for name in value.split(",") if name.strip()]
 
+    @field_validator("secrets_encryption_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value())
+            except ValueError:
+                raise ValueError(
+                    "SECRETS_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded "
+                    "bytes; `scheduling-service secrets-key` prints one)"
+                ) from None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_case_level(cls, value: object) -> object:
@@ -284,6 +333,10 @@ class Settings(BaseSettings):
             base.scheme != "https" or not base.netloc
         ):
             refusals.append("a PUBLIC_BASE_URL that is not https://")
+        if (
+            uses is None or "secrets_encryption_key" in uses
+        ) and self.secrets_encryption_key is None:
+            refusals.append("a missing SECRETS_ENCRYPTION_KEY (it encrypts Cal.com API keys)")
         return refusals
 
     def _jwt_secret_refusals(self) -> list[str]:

@@ -29,3 +29,7 @@ class InvalidSignature(DomainError):
 
 class Unavailable(DomainError):
     """The service cannot take this now; the client may try again later."""
+
+
+class UpstreamFailed(DomainError):
+    """A service this one depends on (Cal.com's API) refused or could not answer."""

@@ -77,6 +77,18 @@ WEBHOOK_PROCESSING = Histogram(
     ["trigger"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+RECONCILIATION_RUNS = Counter(
+    "scheduling_reconciliation_runs_total",
+    "Reconciliation runs with Cal.com's bookings API, by result (success, failed, "
+    "key_rejected); dry runs are not counted.",
+    ["result"],
+)
+RECONCILIATION_CHANGES = Counter(
+    "scheduling_reconciliation_changes_total",
+    "Changes reconciliation found and applied, by change and outcome (already_applied: the "
+    "same change was found before).",
+    ["change", "outcome"],
+)
 ORPHANS_OPENED = Counter(
     "scheduling_orphans_opened_total",
     "Orphaned interviews that became open: new ones, and cancelled ones a reschedule reopened.",

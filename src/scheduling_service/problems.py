@@ -67,6 +67,9 @@ PAYLOAD_TOO_LARGE = ProblemKind("payload-too-large", 413, "The request body is t
 URI_TOO_LONG = ProblemKind("uri-too-long", 414, "The query string is too long")
 UNSUPPORTED_MEDIA_TYPE = ProblemKind("unsupported-media-type", 415, "Unsupported media type")
 VALIDATION = ProblemKind("validation-error", 422, "The request is not valid")
+# 424 (Failed Dependency), not a 5xx: the service is fine, the cohort's Cal.com connection
+# (its key, its address, or Cal.com itself) is not; the detail says which.
+UPSTREAM_FAILED = ProblemKind("calcom-api-failed", 424, "Cal.com's API could not be used")
 UNAVAILABLE = ProblemKind("service-unavailable", 503, "Temporarily unavailable")
 INTERNAL = ProblemKind("internal-error", 500, "Internal error")
 
@@ -105,6 +108,7 @@ _DOMAIN: list[tuple[type[errors.DomainError], ProblemKind]] = [
     (errors.InvalidInput, VALIDATION),
     (errors.InvalidSignature, INVALID_SIGNATURE),
     (errors.Unavailable, UNAVAILABLE),
+    (errors.UpstreamFailed, UPSTREAM_FAILED),
 ]
 
 
@@ -309,6 +313,7 @@ _EXAMPLE_DETAILS = {
     "service-unavailable": "the database is unreachable",
     "malformed-webhook": "the body is not JSON: Expecting value: line 1 column 1 (char 0)",
     "invalid-webhook": "payload.startTime: Field required",
+    "calcom-api-failed": "Cal.com refused the API key (401)",
 }
 
 

@@ -179,7 +179,8 @@ async def create_orphan(
 
 @dataclass(frozen=True)
 class Tenant:
-    """An organization with one cohort, one application and one open orphaned interview."""
+    """An organization with one cohort, one application, one open orphaned interview, and a
+    Cal.com API connection."""
 
     org: dict[str, Any]
     cohort: dict[str, Any]
@@ -204,6 +205,9 @@ class Tenant:
         }
 
 
+UNREACHABLE_CALCOM = "http://127.0.0.1:9"
+
+
 async def create_tenant(client: AsyncClient, tokens: Tokens, name: str) -> Tenant:
     slug = name.lower()
     org = await create_org(client, tokens, name=name, admin_emails=[f"admin@{slug}.example.org"])
@@ -212,6 +216,13 @@ async def create_tenant(client: AsyncClient, tokens: Tokens, name: str) -> Tenan
         client, tokens, cohort, name=f"{name} Applicant", email=f"applicant@{slug}.example.org"
     )
     orphan_id = await create_orphan(client, cohort, email=f"walk-in@{slug}.example.org")
+    connected = await client.put(
+        f"/v1/cohorts/{cohort['id']}/calcom-connection",
+        # Nothing listens there: reconciling answers 424 at once, after every check.
+        json={"api_key": f"cal_live_{slug}", "base_url": UNREACHABLE_CALCOM},
+        headers=tokens("admin", org["id"]),
+    )
+    assert connected.status_code == 200, connected.text
     events = await client.get(
         f"/v1/cohorts/{cohort['id']}/webhook-events", headers=tokens("admin", org["id"])
     )

@@ -92,6 +92,16 @@ ROUTES = [
         lambda _: {"reason": "spam"},
     ),
     Route("GET", "/v1/cohorts/{cohort}/webhook-events", "admin", 200),
+    Route(
+        "PUT",
+        "/v1/cohorts/{cohort}/calcom-connection",
+        "admin",
+        200,
+        lambda _: {"api_key": "cal_live_replacement"},
+    ),
+    Route("DELETE", "/v1/cohorts/{cohort}/calcom-connection", "admin", 204),
+    # The tenant's Cal.com is unreachable: 424 is what the organization's own admin gets.
+    Route("POST", "/v1/cohorts/{cohort}/reconcile", "admin", 424, lambda _: {"dry_run": True}),
     Route("POST", "/v1/webhook-events/{event}/replay", "admin", 200),
 ]
 SCOPED = [r for r in ROUTES if "{" in r.path]

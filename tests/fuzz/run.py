@@ -135,6 +135,12 @@ class Seeder:
         orphan = self.deliver(cohort, _booking("uid-stranger", "stranger@example.net", "J. Doe"))
         self.deliver(cohort, _booking("uid-walk-in", "walk-in@example.net", "Walk In"))
         self.deliver(cohort, {"triggerEvent": "MEETING_ENDED", "payload": {"uid": "uid-jane"}})
+        # A Cal.com connection to nowhere: reconciling reaches Cal.com's client, and fails.
+        self.http.put(
+            f"/v1/cohorts/{cohort['id']}/calcom-connection",
+            json={"api_key": "cal_live_fuzz", "base_url": "http://127.0.0.1:9"},
+            headers={"Authorization": admin},
+        ).raise_for_status()
         # An authentic delivery the parser refuses is kept in the event log as `rejected`.
         self.http.post(
             f"/webhooks/calcom/{cohort['id']}",
@@ -255,6 +261,11 @@ def main() -> int:
             database_url,
             JWT_SECRET=settings.jwt_secret.get_secret_value(),
             JOURNAL_DIR=str(Path(workdir) / "journal"),
+            SECRETS_KEY_FILE=str(Path(workdir) / "secrets.key"),
+            # Fuzzed connections point anywhere: one short attempt each, and no periodic runs.
+            CALCOM_API_MAX_ATTEMPTS="1",
+            CALCOM_API_TIMEOUT_SECONDS="2",
+            RUN_RECONCILER="false",
         )
         env.pop("SMTP_URL", None)
         server = ServiceProcess(env)

@@ -1,7 +1,8 @@
 """Secrets never leave the service except where they are handed out on purpose.
 
 The webhook secret is shown when a cohort is created or its secret rotated, nowhere else; a
-bearer token is never echoed; neither appears in logs, problem documents or the event log.
+bearer token and a Cal.com API key are never echoed; none appears in logs, problem documents,
+listings or the event log.
 """
 
 import logging
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from scheduling_service.calcom.signature import sign
+from tests.api.factories import UNREACHABLE_CALCOM
 from tests.calcom_bodies import booking, deliver, encode
 from tests.conftest import JWT_SECRET, Tokens
 from tests.setup_data import create_application, create_cohort, create_org
@@ -35,7 +37,13 @@ async def test_secrets_and_tokens_stay_out_of_logs_problems_and_listings(
         "JWT_SECRET": JWT_SECRET,
         "admin token": admin["Authorization"].split()[1],
         "system token": system["Authorization"].split()[1],
+        "Cal.com API key": "cal_live_leak0123456789abcdef",
     }
+    connected = await client.put(
+        f"/v1/cohorts/{cohort['id']}/calcom-connection",
+        json={"api_key": secrets["Cal.com API key"], "base_url": UNREACHABLE_CALCOM},
+        headers=admin,
+    )
     url = f"/webhooks/calcom/{cohort['id']}"
     raw = encode(booking(uid="uid-leak", email="jane.doe@example.com"))
     json_type = {"Content-Type": "application/json"}
@@ -61,6 +69,8 @@ async def test_secrets_and_tokens_stay_out_of_logs_problems_and_listings(
         await client.post(
             url, content=b"{", headers={**json_type, "X-Cal-Signature-256": sign(b"{", current)}
         ),
+        # Reconciling with a Cal.com that cannot be reached.
+        await client.post(f"/v1/cohorts/{cohort['id']}/reconcile", json={}, headers=admin),
     ]
     applied = await deliver(client, cohort, raw, secret=current)
     listings = [
@@ -73,7 +83,8 @@ async def test_secrets_and_tokens_stay_out_of_logs_problems_and_listings(
         )
     ]
 
-    assert [r.status_code for r in problems] == [401, 401, 401, 401, 401, 422, 400]
+    assert connected.status_code == 200, connected.text
+    assert [r.status_code for r in problems] == [401, 401, 401, 401, 401, 422, 400, 424]
     assert applied.status_code == 200, applied.text
     assert all(r.status_code == 200 for r in listings)
     assert len(listings[2].json()["items"]) == 3
@@ -83,6 +94,7 @@ async def test_secrets_and_tokens_stay_out_of_logs_problems_and_listings(
             ("logs", caplog.text),
             *((f"problem {n}", r.text) for n, r in enumerate(problems)),
             ("answer to the delivery", applied.text),
+            ("answer to the connection", connected.text),
             *((f"listing {n}", r.text) for n, r in enumerate(listings)),
         ]
     }

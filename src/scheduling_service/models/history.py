@@ -23,6 +23,7 @@ class HistoryKind(StrEnum):
 
 class HistoryCause(StrEnum):
     WEBHOOK = "webhook"
+    RECONCILIATION = "reconciliation"
     MANUAL_MATCH = "manual_match"
     DISMISSAL = "dismissal"
     ADMIN = "admin"

@@ -12,6 +12,8 @@ from scheduling_service.models.base import Base, HasId, one_of
 class MessageKind(StrEnum):
     ORPHAN_ALERT = "orphan_alert"
     ORPHAN_DIGEST = "orphan_digest"
+    # Cal.com refused the cohort's API key: reconciliation stopped until an admin sets another.
+    CALCOM_KEY_REJECTED = "calcom_key_rejected"
 
 
 class MessageState(StrEnum):

@@ -20,6 +20,12 @@ class WebhookOutcome(StrEnum):
     FAILED = "failed"
 
 
+class EventSource(StrEnum):
+    WEBHOOK = "webhook"
+    # Found by asking Cal.com's bookings API (`scheduling_service.reconciliation`).
+    RECONCILIATION = "reconciliation"
+
+
 class WebhookEvent(HasId, Base):
     """One accepted Cal.com delivery: the event log."""
 
@@ -27,6 +33,7 @@ class WebhookEvent(HasId, Base):
     __table_args__ = (
         UniqueConstraint("cohort_id", "event_id"),
         one_of("outcome", WebhookOutcome, "outcome"),
+        one_of("source", EventSource, "source"),
         Index("ix_webhook_events_cohort_id_received_at_id", "cohort_id", "received_at", "id"),
         Index(
             "ix_webhook_events_retry_due",
@@ -51,3 +58,4 @@ class WebhookEvent(HasId, Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     # When a failed event is retried next; None once retries are exhausted (replay by hand).
     next_attempt_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(server_default=EventSource.WEBHOOK.value)

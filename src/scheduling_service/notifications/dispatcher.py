@@ -28,6 +28,7 @@ from scheduling_service.notifications.repository import OutboxRepository
 from scheduling_service.notifications.sender import Sender, create_sender
 from scheduling_service.notifications.templates import render
 from scheduling_service.outages import OutageLog
+from scheduling_service.reconciliation.service import Reconciler
 
 logger = logging.getLogger(__name__)
 
@@ -120,16 +121,19 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
 
 
 async def run_worker(settings: Settings, database_url: str) -> None:
-    """Run only the dispatcher until SIGINT or SIGTERM, then finish the message in hand."""
+    """Run the dispatcher and the reconciler until SIGINT or SIGTERM, then finish the message
+    (and the reconciliation) in hand."""
     engine = create_engine(database_url, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    dispatcher = Dispatcher(create_sessionmaker(engine), settings, create_sender(settings))
+    sessionmaker = create_sessionmaker(engine)
+    dispatcher = Dispatcher(sessionmaker, settings, create_sender(settings))
+    reconciler = Reconciler(sessionmaker, settings)
     logger.info("outbox worker started")
     try:
-        await dispatcher.run(stop)
+        await asyncio.gather(dispatcher.run(stop), reconciler.run(stop))
     finally:
         await engine.dispose()
     logger.info("outbox worker stopped")

@@ -38,6 +38,8 @@ def render(
     orphans: Sequence[OrphanedInterview],
     settings: Settings,
 ) -> EmailMessage:
+    if message.kind == MessageKind.CALCOM_KEY_REJECTED.value:
+        return _key_rejected(message, cohort_name, settings)
     shown = [_describe(orphan, settings) for orphan in orphans]
     cohort = _inert(cohort_name)
     email = EmailMessage()
@@ -63,6 +65,25 @@ def render(
     email["Message-ID"] = f"<{message.id}@{_sender_domain(settings)}>"
     email.set_content(_text(intro, shown))
     email.add_alternative(_html(intro, shown), subtype="html")
+    return email
+
+
+def _key_rejected(message: OutboxMessage, cohort: str, settings: Settings) -> EmailMessage:
+    email = EmailMessage()
+    email["Subject"] = (
+        f"[{_header_text(cohort)}] Cal.com refused the API key: reconciliation stopped"
+    )
+    email["From"] = settings.alert_from
+    email["To"] = message.recipient
+    email["Date"] = format_datetime(datetime.now(UTC))
+    email["Message-ID"] = f"<{message.id}@{_sender_domain(settings)}>"
+    email.set_content(
+        f"Cal.com's API refused the API key of {_inert(cohort)}, so bookings whose webhooks never "
+        "arrived are no longer recovered from it.\n\n"
+        "Create a new API key in Cal.com (Settings > Developer > API keys) and set it with "
+        f"PUT /v1/cohorts/{message.cohort_id}/calcom-connection. This alert is sent once; the "
+        "cohort's calcom_connection.last_error shows the latest failure.\n"
+    )
     return email
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, status
 from scheduling_service import problems
 from scheduling_service.auth import PrincipalDep
 from scheduling_service.db import SessionDep
-from scheduling_service.models import Cohort
+from scheduling_service.models import CalcomConnection, Cohort
 from scheduling_service.organizations import service
 from scheduling_service.organizations.schemas import (
     CohortCreate,
@@ -18,17 +18,22 @@ from scheduling_service.organizations.schemas import (
     SecretRotated,
 )
 from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from scheduling_service.reconciliation import service as reconciliation
+from scheduling_service.reconciliation.schemas import CalcomConnectionOut
 from scheduling_service.schemas import Page
 
 router = APIRouter(prefix="/v1")
 
 
-def cohort_out(request: Request, cohort: Cohort) -> CohortOut:
+def cohort_out(
+    request: Request, cohort: Cohort, connection: CalcomConnection | None = None
+) -> CohortOut:
     return CohortOut(
         id=cohort.id,
         organization_id=cohort.organization_id,
         name=cohort.name,
         webhook_url=webhook_url(request, cohort.id),
+        calcom_connection=CalcomConnectionOut.of(connection),
         created_at=cohort.created_at,
         updated_at=cohort.updated_at,
     )
@@ -136,7 +141,11 @@ async def list_cohorts(
     cursor: CursorQuery = None,
 ) -> Page[CohortOut]:
     cohorts, next_cursor = await service.list_cohorts(session, principal, org_id, cursor, limit)
-    return Page(items=[cohort_out(request, c) for c in cohorts], next_cursor=next_cursor)
+    connections = await reconciliation.connections_of(session, [c.id for c in cohorts])
+    return Page(
+        items=[cohort_out(request, c, connections.get(c.id)) for c in cohorts],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(
@@ -151,7 +160,9 @@ async def list_cohorts(
 async def get_cohort(
     cohort_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> CohortOut:
-    return cohort_out(request, await service.get_cohort(session, principal, cohort_id))
+    cohort = await service.get_cohort(session, principal, cohort_id)
+    connections = await reconciliation.connections_of(session, [cohort.id])
+    return cohort_out(request, cohort, connections.get(cohort.id))
 
 
 @router.post(

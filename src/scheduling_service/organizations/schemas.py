@@ -3,6 +3,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from scheduling_service.reconciliation.schemas import CalcomConnectionOut
 from scheduling_service.schemas import ApiModel, Email, Name, examples
 
 _ORGANIZATION_ID = "5b0c2f0e-8a4d-4d6e-9d3a-2f1c7e6b9a10"
@@ -13,6 +14,7 @@ _COHORT = {
     "organization_id": _ORGANIZATION_ID,
     "name": "Spring 2026",
     "webhook_url": _WEBHOOK_URL,
+    "calcom_connection": None,
     "created_at": "2026-01-05T09:00:00Z",
     "updated_at": "2026-01-05T09:00:00Z",
 }
@@ -67,6 +69,9 @@ class CohortOut(ApiModel):
     organization_id: uuid.UUID
     name: str
     webhook_url: str = Field(description="The URL to paste into Cal.com's webhook settings.")
+    calcom_connection: CalcomConnectionOut | None = Field(
+        description="The Cal.com API connection and how reconciliation stands; null without one."
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -72,6 +72,7 @@ class BookingApplier:
         cohort_id: uuid.UUID,
         event_id: str,
         event_row_id: uuid.UUID,
+        cause: HistoryCause = HistoryCause.WEBHOOK,
     ) -> None:
         self.session = session
         self.settings = settings
@@ -80,7 +81,7 @@ class BookingApplier:
         self.bookings = BookingRepository(session)
         self.applications = ApplicationRepository(session)
         self.writes = PendingWrites(session)
-        self.cause = Cause(HistoryCause.WEBHOOK, CALCOM_ACTOR, event_id=event_id)
+        self.cause = Cause(cause, CALCOM_ACTOR, event_id=event_id)
         # The outcome when the pending writes' gate finds the change applied already.
         self._otherwise: Callable[[], Awaitable[Outcome]] | None = None
 

@@ -23,7 +23,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service import driver, writes
-from scheduling_service.models import Booking, BookingState, WebhookEvent, WebhookOutcome
+from scheduling_service.models import (
+    Booking,
+    BookingState,
+    EventSource,
+    WebhookEvent,
+    WebhookOutcome,
+)
 from scheduling_service.pagination import Keyset, split_page
 from scheduling_service.writes import Template, Write
 
@@ -40,6 +46,7 @@ _EVENT_COLUMNS = (
     "reason",
     "attempts",
     "next_attempt_at",
+    "source",
 )
 _INSERT_EVENT = (
     insert(_events)
@@ -236,6 +243,7 @@ class WebhookEventRepository:
         attempts: int = 0,
         next_attempt_at: datetime | None = None,
         lock_timeout_ms: int | None = None,
+        source: EventSource = EventSource.WEBHOOK,
     ) -> uuid.UUID | None:
         """Store the event; None when the cohort has it already.
 
@@ -254,6 +262,7 @@ class WebhookEventRepository:
             "event_reason": reason,
             "event_attempts": attempts,
             "event_next_attempt_at": next_attempt_at,
+            "event_source": source.value,
         }
         statement = _STORE_EVENT
         if lock_timeout_ms is not None:

@@ -7,7 +7,7 @@ from scheduling_service import problems
 from scheduling_service.auth import PrincipalDep
 from scheduling_service.db import SessionDep
 from scheduling_service.errors import NotFound
-from scheduling_service.models import WebhookEvent, WebhookOutcome
+from scheduling_service.models import EventSource, WebhookEvent, WebhookOutcome
 from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from scheduling_service.problems import ProblemError
 from scheduling_service.schemas import Page
@@ -234,6 +234,7 @@ def event_out(event: WebhookEvent) -> WebhookEventOut:
         received_at=event.received_at,
         attempts=event.attempts,
         next_attempt_at=event.next_attempt_at,
+        source=EventSource(event.source),
         body=event.raw_body.decode("utf-8", errors="replace"),
     )
 

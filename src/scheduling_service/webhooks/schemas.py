@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from scheduling_service.models import WebhookOutcome
+from scheduling_service.models import EventSource, WebhookOutcome
 from scheduling_service.schemas import ApiModel, examples
 
 _EVENT_ID = "3f7a9c1e5b2d8f4a6c0e9b7d5f3a1c8e6b4d2f0a9c7e5b3d1f8a6c4e2b0d9f7a"
@@ -58,6 +58,7 @@ class WebhookEventOut(ApiModel):
             "received_at": "2026-05-04T09:12:46Z",
             "attempts": 0,
             "next_attempt_at": None,
+            "source": "webhook",
             "body": '{"triggerEvent":"BOOKING_CREATED","createdAt":"2026-05-04T09:12:45.123Z",'
             '"payload":{"uid":"kZ3rT9mPqW2xYb7NcV4dHs"}}',
         }
@@ -73,4 +74,8 @@ class WebhookEventOut(ApiModel):
     received_at: datetime
     attempts: int = Field(description="How often applying it failed.")
     next_attempt_at: datetime | None = Field(description="When a failed event is retried next.")
+    source: EventSource = Field(
+        description="`webhook`: delivered by Cal.com; `reconciliation`: found in Cal.com's "
+        "bookings API, the body being the delivery Cal.com would have sent."
+    )
     body: str = Field(description="The delivery as Cal.com sent it.")

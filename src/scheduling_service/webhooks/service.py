@@ -21,7 +21,7 @@ from scheduling_service.calcom import delivery as calcom
 from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker, is_database_unavailable, run_in_transaction
 from scheduling_service.errors import DomainError, NotFound, Unavailable
-from scheduling_service.models import WebhookEvent, WebhookOutcome
+from scheduling_service.models import EventSource, HistoryCause, WebhookEvent, WebhookOutcome
 from scheduling_service.organizations.secrets import CohortSecretCache
 from scheduling_service.organizations.service import get_cohort_as_admin
 from scheduling_service.webhooks import telemetry
@@ -169,6 +169,7 @@ async def _apply(
     row_id: uuid.UUID,
     *,
     lock_timeout_set: bool = False,
+    cause: HistoryCause = HistoryCause.WEBHOOK,
 ) -> Outcome:
     """Apply a recorded booking event and record its outcome, in the caller's transaction."""
     assert delivery.acted_on
@@ -176,11 +177,44 @@ async def _apply(
     if not lock_timeout_set:
         timeout = int(settings.webhook_lock_timeout_ms)
         await session.execute(text(f"SET LOCAL lock_timeout = {timeout}"))
-    applier = BookingApplier(session, settings, cohort_id, delivery.event_id, row_id)
+    applier = BookingApplier(session, settings, cohort_id, delivery.event_id, row_id, cause)
     if delivery.no_show is not None:
         return await applier.apply_no_show(delivery.no_show)
     assert delivery.booking is not None
     return await applier.apply(calcom.Trigger(delivery.trigger), delivery.booking)
+
+
+async def apply_reconciled(
+    session: AsyncSession,
+    settings: Settings,
+    cohort_id: uuid.UUID,
+    delivery: calcom.Delivery,
+    raw_body: bytes,
+) -> Outcome | None:
+    """Record and apply a change that reconciliation found, exactly as the delivery Cal.com
+    would have sent for it, in the caller's transaction; None when its event ID is stored
+    already (the same change found before)."""
+    assert delivery.booking is not None
+    row_id = await WebhookEventRepository(session).insert_if_new(
+        cohort_id=cohort_id,
+        event_id=delivery.event_id,
+        trigger=delivery.trigger,
+        raw_body=raw_body,
+        outcome=WebhookOutcome.PENDING,
+        lock_timeout_ms=settings.webhook_lock_timeout_ms,
+        source=EventSource.RECONCILIATION,
+    )
+    if row_id is None:
+        return None
+    return await _apply(
+        session,
+        settings,
+        cohort_id,
+        delivery,
+        row_id,
+        lock_timeout_set=True,
+        cause=HistoryCause.RECONCILIATION,
+    )
 
 
 async def _keep_failed(

@@ -1,0 +1,306 @@
+"""A fake Cal.com API v2 (`GET /v2/bookings`, version 2024-08-13), served over real HTTP.
+
+It is the contract reconciliation depends on, so it serves what Cal.com's reference and source
+document (README, "Reconciliation with Cal.com"): a bearer API key (401 otherwise), the
+`cal-api-version` header, the filters `afterUpdatedAt`, `afterCreatedAt`, `eventTypeIds`
+and `status`, sorting by `sortUpdatedAt`/`sortCreated`, `take` (1-250, default 100) and `skip`,
+and `{"status": "success", "data": [...], "pagination": {...}}`. A booking never updated has
+no `updatedAt`. A reschedule makes a new booking that names the old one
+(`rescheduledFromUid`), the old one being cancelled with `rescheduledToUid`; a seated
+booking lists each attendee with a `seatUid`, and one who gives up a seat disappears.
+
+Each change also records the webhook Cal.com would have sent for it (`webhooks`), built with
+`tests.calcom_bodies`: what a receiver that was up would have got.
+"""
+
+import asyncio
+import functools
+import threading
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.calcom_bodies import booking as webhook_body
+from tests.e2e.server import free_port
+
+API_KEY = "cal_live_fake0123456789"
+API_VERSION = "2024-08-13"
+MAX_TAKE = 250
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class FakeCalcom:
+    def __init__(self) -> None:
+        self.bookings: dict[str, dict[str, Any]] = {}
+        self.webhooks: list[dict[str, Any]] = []
+        self.seats: dict[str, int] = {}
+        self.requests: list[dict[str, str]] = []
+        # Answers served before any real one: (status, headers).
+        self.failures: deque[tuple[int, dict[str, str]]] = deque()
+        self.delay_seconds = 0.0
+        self.clock = datetime.now(UTC) - timedelta(hours=1)
+        self._next_id = 1000
+        self._lock = threading.Lock()
+
+    # Changes, as Cal.com's users make them.
+
+    def _tick(self) -> datetime:
+        self.clock += timedelta(seconds=1)
+        return self.clock
+
+    def _new(
+        self, email: str, name: str, start: datetime, minutes: int, event_type_id: int
+    ) -> dict[str, Any]:
+        uid = uuid.uuid4().hex[:22]
+        self._next_id += 1
+        url = f"https://app.cal.com/video/{uid}"
+        return {
+            "id": self._next_id,
+            "uid": uid,
+            "title": f"Interview between Host and {name}",
+            "description": "",
+            "hosts": [{"id": 1, "name": "Host", "timeZone": "Europe/London"}],
+            "status": "accepted",
+            "start": _iso(start),
+            "end": _iso(start + timedelta(minutes=minutes)),
+            "duration": minutes,
+            "eventTypeId": event_type_id,
+            "eventType": {"id": event_type_id, "slug": "interview"},
+            "meetingUrl": url,
+            "location": url,
+            "absentHost": False,
+            "createdAt": _iso(self._tick()),
+            "updatedAt": None,
+            "metadata": {"videoCallUrl": url},
+            "attendees": [
+                {"name": name, "email": email, "timeZone": "America/New_York", "absent": False}
+            ],
+            "guests": [],
+            "bookingFieldsResponses": {"email": email, "name": name},
+        }
+
+    def create(
+        self, email: str, name: str, start: datetime, *, minutes: int = 30, event_type_id: int = 1
+    ) -> str:
+        with self._lock:
+            booking = self._new(email, name, start, minutes, event_type_id)
+            self.bookings[booking["uid"]] = booking
+            self._webhook("BOOKING_CREATED", booking, email=email, name=name)
+            return str(booking["uid"])
+
+    def reschedule(self, uid: str, start: datetime) -> str:
+        with self._lock:
+            old = self.bookings[uid]
+            attendee = old["attendees"][0]
+            new = self._new(
+                attendee["email"], attendee["name"], start, old["duration"], old["eventTypeId"]
+            )
+            new["rescheduledFromUid"] = uid
+            old.update(status="cancelled", rescheduledToUid=new["uid"], updatedAt=new["createdAt"])
+            self.bookings[new["uid"]] = new
+            self._webhook(
+                "BOOKING_RESCHEDULED",
+                new,
+                email=attendee["email"],
+                name=attendee["name"],
+                reschedule_uid=uid,
+            )
+            return str(new["uid"])
+
+    def cancel(self, uid: str, reason: str = "Cannot make it") -> None:
+        with self._lock:
+            booking = self.bookings[uid]
+            booking.update(
+                status="cancelled", cancellationReason=reason, updatedAt=_iso(self._tick())
+            )
+            attendee = booking["attendees"][0]
+            self._webhook(
+                "BOOKING_CANCELLED", booking, email=attendee["email"], name=attendee["name"]
+            )
+
+    def create_seated(self, email: str, name: str, start: datetime, *, seats: int = 4) -> str:
+        with self._lock:
+            booking = self._new(email, name, start, 30, 2)
+            # The event type's setting: not part of the API's booking.
+            self.seats[booking["uid"]] = seats
+            booking["attendees"] = [self._seat(email, name)]
+            del booking["bookingFieldsResponses"]
+            self.bookings[booking["uid"]] = booking
+            self._webhook("BOOKING_CREATED", booking, email=email, name=name, seats=seats)
+            return str(booking["uid"])
+
+    def take_seat(self, uid: str, email: str, name: str) -> None:
+        with self._lock:
+            booking = self.bookings[uid]
+            booking["attendees"].append(self._seat(email, name))
+            booking["updatedAt"] = _iso(self._tick())
+            self._webhook(
+                "BOOKING_CREATED",
+                booking,
+                email=email,
+                name=name,
+                seats=self.seats[uid],
+            )
+
+    def leave_seat(self, uid: str, email: str) -> None:
+        with self._lock:
+            booking = self.bookings[uid]
+            [leaver] = [a for a in booking["attendees"] if a["email"] == email]
+            booking["attendees"].remove(leaver)
+            booking["updatedAt"] = _iso(self._tick())
+            first = booking["attendees"][0] if booking["attendees"] else leaver
+            # Cal.com: only the leaver in `attendees`, `responses` of the booking's first attendee.
+            self._webhook(
+                "BOOKING_CANCELLED",
+                booking,
+                email=first["email"],
+                name=first["name"],
+                seats=self.seats[uid],
+                attendees=[
+                    {"email": email, "name": leaver["name"], "timeZone": leaver["timeZone"]}
+                ],
+            )
+
+    def _seat(self, email: str, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "email": email,
+            "timeZone": "America/New_York",
+            "absent": False,
+            "seatUid": str(uuid.uuid4()),
+            "bookingFieldsResponses": {"email": email, "name": name},
+        }
+
+    def _webhook(self, trigger: str, booking: dict[str, Any], **fields: Any) -> None:
+        body = webhook_body(
+            trigger,
+            uid=booking["uid"],
+            start=booking["start"],
+            end=booking["end"],
+            created_at=_iso(self.clock),
+            **fields,
+        )
+        if trigger == "BOOKING_CANCELLED" and booking.get("cancellationReason"):
+            body["payload"]["cancellationReason"] = booking["cancellationReason"]
+        self.webhooks.append(body)
+
+    # The API.
+
+    async def list_bookings(self, request: Request) -> JSONResponse:
+        with self._lock:
+            self.requests.append(dict(request.query_params))
+            if self.failures:
+                status, headers = self.failures.popleft()
+                return JSONResponse(
+                    {"status": "error", "error": {"code": str(status)}}, status, headers
+                )
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)  # a slow Cal.com
+        if request.headers.get("authorization") != f"Bearer {API_KEY}":
+            return JSONResponse(
+                {
+                    "status": "error",
+                    "error": {"code": "UnauthorizedException", "message": "Invalid API Key"},
+                },
+                401,
+            )
+        if request.headers.get("cal-api-version") != API_VERSION:
+            return JSONResponse({"status": "error", "error": {"message": "wrong version"}}, 400)
+        params = request.query_params
+        with self._lock:
+            found = list(self.bookings.values())
+        # Times compared as instants (the fake writes them all alike: UTC, milliseconds, Z).
+        if "afterUpdatedAt" in params:
+            after = _iso(_at(params["afterUpdatedAt"]))
+            found = [b for b in found if b["updatedAt"] and b["updatedAt"] >= after]
+        if "afterCreatedAt" in params:
+            after = _iso(_at(params["afterCreatedAt"]))
+            found = [b for b in found if b["createdAt"] >= after]
+        if "eventTypeIds" in params:
+            wanted = {int(i) for i in params["eventTypeIds"].split(",")}
+            found = [b for b in found if b["eventTypeId"] in wanted]
+        if "status" in params:
+            statuses = set(params["status"].split(","))
+            found = [b for b in found if _status_of(b) in statuses]
+        for key, field in (("sortCreated", "createdAt"), ("sortUpdatedAt", "updatedAt")):
+            if key in params:
+                found.sort(key=functools.partial(_sort_key, field), reverse=params[key] == "desc")
+        take = int(params.get("take", 100))
+        skip = int(params.get("skip", 0))
+        if not 1 <= take <= MAX_TAKE or skip < 0:
+            return JSONResponse({"status": "error", "error": {"message": "bad take/skip"}}, 400)
+        with self._lock:
+            page = [
+                dict(b, attendees=[dict(a) for a in b["attendees"]])
+                for b in found[skip : skip + take]
+            ]
+        total = len(found)
+        return JSONResponse(
+            {
+                "status": "success",
+                "data": page,
+                "pagination": {
+                    "totalItems": total,
+                    "remainingItems": max(total - (skip + take), 0),
+                    "returnedItems": len(page),
+                    "itemsPerPage": take,
+                    "currentPage": skip // take + 1,
+                    "totalPages": -(-total // take),
+                    "hasNextPage": skip + take < total,
+                    "hasPreviousPage": skip > 0,
+                },
+            }
+        )
+
+
+def _sort_key(field: str, booking: dict[str, Any]) -> str:
+    return str(booking[field] or "")
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _status_of(booking: dict[str, Any]) -> str:
+    if booking["status"] == "cancelled":
+        return "cancelled"
+    if booking["status"] == "pending":
+        return "unconfirmed"
+    return "past" if _at(booking["end"]) < datetime.now(UTC) else "upcoming"
+
+
+class FakeCalcomServer:
+    """The fake on 127.0.0.1, in a thread of the test process."""
+
+    def __init__(self) -> None:
+        self.calcom = FakeCalcom()
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        app = Starlette(routes=[Route("/v2/bookings", self.calcom.list_bookings)])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> "FakeCalcomServer":
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the fake Cal.com API did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
