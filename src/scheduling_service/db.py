@@ -77,9 +77,11 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
     before a request is spent on it, as `pool_pre_ping` would, without the three round trips
     asyncpg's ping costs (BEGIN, a query, ROLLBACK) on every checkout of a busy pool.
 
-    A connection in steady use that breaks fails its statement instead; SQLAlchemy then
-    recycles every connection of the pool opened before it, and a webhook delivery that hit it
-    is kept in the journal (see `webhooks.service.ingest`).
+    A connection the server closed while it sat in the pool is replaced whatever its idle
+    time (asyncpg knows it closed, at no cost). One that breaks while in use fails its
+    statement instead; SQLAlchemy then recycles every connection of the pool opened before
+    it, and a webhook delivery that hit it is kept in the journal (see
+    `webhooks.service.ingest`).
     """
 
     @event.listens_for(engine.sync_engine, "checkin")
@@ -88,6 +90,10 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "checkout")
     def ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            # The server ended it (asyncpg saw the socket close), however recently it was
+            # used: after an outage every pooled connection is so, and none may fail a request.
+            raise DisconnectionError("the server closed a pooled connection")
         idle_since = record.info.get("idle_since")
         if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
             return
@@ -151,17 +157,21 @@ STATEMENT_TIMEOUT_SQLSTATE = "57014"
 
 
 def is_database_unavailable(error: BaseException) -> bool:
-    """Whether `error` means PostgreSQL cannot be reached now, rather than a refused statement."""
-    if isinstance(error, DBAPIError):
-        return (
-            error.connection_invalidated
-            or _unreachable_state(sqlstate_of(error) or "")
-            or isinstance(getattr(error.orig, "__cause__", None), _UNREACHABLE)
-        )
-    # asyncpg's own errors, from the statements sent to it directly (`driver`).
-    if isinstance(error, asyncpg.PostgresError) and _unreachable_state(error.sqlstate or ""):
-        return True
-    return isinstance(error, _UNREACHABLE)
+    """Whether `error` means PostgreSQL cannot be reached now, rather than a refused statement.
+
+    The whole chain is read: SQLAlchemy wraps the driver's errors, and its asyncpg adapter
+    raises its own DBAPI errors (not SQLAlchemy's) for a transaction begun on the raw
+    connection (`driver`), with asyncpg's error as their cause.
+    """
+    for cause in _causes(error):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, _UNREACHABLE):
+            return True
+        state = getattr(cause, "sqlstate", None)
+        if isinstance(state, str) and _unreachable_state(state):
+            return True
+    return False
 
 
 def connection_failure(error: BaseException, url: str) -> str | None:

@@ -1,19 +1,26 @@
 """Never losing a delivery: failed effects are kept and retried, an unreachable database
 sends deliveries to the journal (issue "Never lose a Cal.com event")."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 
 from scheduling_service.calcom.signature import sign
 from scheduling_service.config import Settings
-from scheduling_service.db import create_engine, create_sessionmaker
+from scheduling_service.db import (
+    create_engine,
+    create_sessionmaker,
+    create_webhook_engine,
+    is_database_unavailable,
+)
 from scheduling_service.webhooks.journal import JournalEntry
 from scheduling_service.webhooks.recovery import Recovery
 from scheduling_service.webhooks.service import Intake, retry_due_failures
@@ -164,6 +171,51 @@ async def test_delivery_while_database_unreachable_is_journaled_then_applied(
     assert await status_of(client, tokens, application) == "waiting_first_round"
     assert working.journal is not None
     assert not working.journal.has_entries()
+
+
+async def test_a_pooled_connection_the_server_cut_costs_no_delivery(
+    app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json, database_url: str
+) -> None:
+    application = await create_application(client, tokens, cohort)
+    working: Intake = app.state.intake
+    cut = create_webhook_engine(database_url, app.state.settings)
+    async with cut.connect() as connection:
+        pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+    # As PostgreSQL stopping and starting again leaves it: the pooled connection was closed
+    # by the server a moment after its last use (too soon for a ping).
+    async with app.state.sessionmaker.begin() as session:
+        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await asyncio.sleep(0.1)
+    app.state.intake = replace(working, sessionmaker=create_sessionmaker(cut))
+    try:
+        response = await deliver(client, cohort, booking(uid="a"))
+    finally:
+        app.state.intake = working
+        await cut.dispose()
+
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "matched"
+    assert await status_of(client, tokens, application) == "first_round_scheduled"
+
+
+async def test_a_transaction_begun_on_a_closed_connection_means_unreachable(
+    app: FastAPI, database_url: str
+) -> None:
+    """The hot path begins its transaction on the raw connection (`driver`): a connection
+    cut in use then raises the asyncpg adapter's own error, which must send the delivery to
+    the journal, not to a 500."""
+    engine = create_webhook_engine(database_url, app.state.settings)
+    try:
+        async with engine.connect() as connection:
+            pooled: Any = await connection.get_raw_connection()
+            await pooled.driver_connection.close()
+            with pytest.raises(Exception, match="connection is closed") as raised:
+                await pooled._start_transaction()
+            await connection.invalidate()
+    finally:
+        await engine.dispose()
+
+    assert is_database_unavailable(raised.value)
 
 
 async def test_forged_deliveries_while_database_unreachable_are_refused_not_journaled(
