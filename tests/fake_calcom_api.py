@@ -8,6 +8,8 @@ and `{"status": "success", "data": [...], "pagination": {...}}`. A booking never
 no `updatedAt`. A reschedule makes a new booking that names the old one
 (`rescheduledFromUid`), the old one being cancelled with `rescheduledToUid`; a seated
 booking lists each attendee with a `seatUid`, and one who gives up a seat disappears.
+Reasons are the booking's `cancellationReason` and the new booking's `reschedulingReason`;
+a seat given up keeps its reason nowhere the API shows.
 
 Each change also records the webhook Cal.com would have sent for it (`webhooks`), built with
 `tests.calcom_bodies`: what a receiver that was up would have got.
@@ -99,14 +101,17 @@ class FakeCalcom:
             self._webhook("BOOKING_CREATED", booking, email=email, name=name)
             return str(booking["uid"])
 
-    def reschedule(self, uid: str, start: datetime) -> str:
+    def reschedule(
+        self, uid: str, start: datetime, reason: str = "Clash with another interview"
+    ) -> str:
         with self._lock:
             old = self.bookings[uid]
             attendee = old["attendees"][0]
             new = self._new(
                 attendee["email"], attendee["name"], start, old["duration"], old["eventTypeId"]
             )
-            new["rescheduledFromUid"] = uid
+            new.update(rescheduledFromUid=uid, reschedulingReason=reason)
+            new["bookingFieldsResponses"]["rescheduleReason"] = reason
             old.update(status="cancelled", rescheduledToUid=new["uid"], updatedAt=new["createdAt"])
             self.bookings[new["uid"]] = new
             self._webhook(
@@ -153,7 +158,7 @@ class FakeCalcom:
                 seats=self.seats[uid],
             )
 
-    def leave_seat(self, uid: str, email: str) -> None:
+    def leave_seat(self, uid: str, email: str, reason: str | None = None) -> None:
         with self._lock:
             booking = self.bookings[uid]
             [leaver] = [a for a in booking["attendees"] if a["email"] == email]
@@ -170,6 +175,7 @@ class FakeCalcom:
                 attendees=[
                     {"email": email, "name": leaver["name"], "timeZone": leaver["timeZone"]}
                 ],
+                cancellation_reason=reason,
             )
 
     def _seat(self, email: str, name: str) -> dict[str, Any]:
@@ -182,7 +188,13 @@ class FakeCalcom:
             "bookingFieldsResponses": {"email": email, "name": name},
         }
 
-    def _webhook(self, trigger: str, booking: dict[str, Any], **fields: Any) -> None:
+    def _webhook(
+        self,
+        trigger: str,
+        booking: dict[str, Any],
+        cancellation_reason: str | None = None,
+        **fields: Any,
+    ) -> None:
         body = webhook_body(
             trigger,
             uid=booking["uid"],
@@ -191,8 +203,14 @@ class FakeCalcom:
             created_at=_iso(self.clock),
             **fields,
         )
-        if trigger == "BOOKING_CANCELLED" and booking.get("cancellationReason"):
-            body["payload"]["cancellationReason"] = booking["cancellationReason"]
+        # The reasons the API's booking shows, not the samples' own: what the person typed.
+        payload = body["payload"]
+        if trigger == "BOOKING_CANCELLED":
+            # A seat given up leaves the booking accepted, its reason nowhere in the API.
+            payload["cancellationReason"] = cancellation_reason or booking.get("cancellationReason")
+        if trigger == "BOOKING_RESCHEDULED":
+            payload["reschedulingReason"] = booking["reschedulingReason"]
+            payload["responses"]["rescheduleReason"]["value"] = booking["reschedulingReason"]
         self.webhooks.append(body)
 
     # The API.

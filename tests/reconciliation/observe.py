@@ -40,6 +40,16 @@ def _all(
             return items
 
 
+def _orphan_view(orphan: dict[str, Any]) -> dict[str, Any]:
+    view = _strip({k: v for k, v in orphan.items() if k not in ("resolved_at", "resolved_by")})
+    # Candidates are applications of the orphan's own cohort: their IDs and times differ.
+    view["candidates"] = [
+        {**candidate, "application": _strip(candidate["application"])}
+        for candidate in view.get("candidates", [])
+    ]
+    return view
+
+
 def cohort_view(client: httpx.Client, headers: dict[str, str], cohort_id: str) -> dict[str, Any]:
     applications = {}
     for application in _all(client, f"/v1/cohorts/{cohort_id}/applications", headers):
@@ -55,7 +65,7 @@ def cohort_view(client: httpx.Client, headers: dict[str, str], cohort_id: str) -
         applications[application["contact_email"]] = view
     orphans = sorted(
         (
-            _strip({k: v for k, v in o.items() if k not in ("resolved_at", "resolved_by")})
+            _orphan_view(o)
             for state in ("open", "cancelled", "matched", "dismissed")
             for o in _all(
                 client, f"/v1/cohorts/{cohort_id}/orphaned-interviews", headers, state=state

@@ -110,3 +110,25 @@ def test_a_booking_the_webhook_parser_refuses_is_reported_not_applied() -> None:
 
     assert plan.changes == []
     assert [(s.booking_uid, "email" in s.reason) for s in plan.skipped] == [("n", True)]
+
+
+def test_the_reasons_cal_com_keeps_reach_the_changes_as_their_webhooks_carry_them() -> None:
+    bookings = [
+        api_booking("a", 1, status="cancelled", rescheduledToUid="b"),
+        api_booking("b", 2, rescheduledFromUid="a", reschedulingReason="Clash with another"),
+        api_booking(
+            "c",
+            3,
+            status="cancelled",
+            cancellationReason="Found another slot",
+            updatedAt="2026-05-01T12:00:00Z",
+        ),
+    ]
+    known = {"a": {"jane@example.org": "active"}, "c": {"jane@example.org": "active"}}
+
+    plan = plan_changes(bookings, known)
+
+    assert [(c.kind, c.booking.reason) for c in plan.changes] == [
+        (ChangeKind.RESCHEDULED, "Clash with another"),
+        (ChangeKind.CANCELLED, "Found another slot"),
+    ]

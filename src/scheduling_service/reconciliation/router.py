@@ -13,16 +13,23 @@ from scheduling_service.reconciliation.schemas import (
     ReconcileOut,
 )
 
-router = APIRouter(prefix="/v1", tags=["reconciliation"])
+# A cohort's Cal.com connection is part of the cohort, as its webhook secret is.
+router = APIRouter(prefix="/v1", tags=["cohorts"])
 
-_AUTH = problems.AUTHENTICATED
+_RUNNING = "a reconciliation of this cohort is running; try again when it ends"
 
 
 @router.put(
     "/cohorts/{cohort_id}/calcom-connection",
     operation_id="setCalcomConnection",
     summary="Connect a cohort to Cal.com's bookings API, for reconciliation (org admin)",
-    responses=problems.responses(*_AUTH),
+    description="For the organization's admins (and system admins). Sets, or replaces, the "
+    "API key (stored encrypted, never returned), the API's address and the event types the "
+    "cohort's periodic and on-demand reconciliations ask Cal.com about; a new key clears the "
+    "last error, so a later refusal alerts again. Answers the connection without the key. "
+    "403 for a member; 404 when the cohort does not exist or is another organization's; 422 "
+    "for a key with spaces or non-ASCII characters, or a base URL that is not http(s).",
+    responses=problems.admin_problems("cohort"),
 )
 async def set_calcom_connection(
     cohort_id: uuid.UUID,
@@ -45,7 +52,11 @@ async def set_calcom_connection(
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="deleteCalcomConnection",
     summary="Remove a cohort's Cal.com API connection and its stored key (org admin)",
-    responses=problems.responses(*_AUTH),
+    description="For the organization's admins (and system admins). Deletes the connection "
+    "and its encrypted key: the cohort is no longer reconciled, and lives on its webhooks "
+    "alone. 403 for a member; 404 when the cohort does not exist or is another "
+    "organization's, or has no Cal.com connection.",
+    responses=problems.admin_problems("cohort"),
 )
 async def delete_calcom_connection(
     cohort_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
@@ -58,10 +69,23 @@ async def delete_calcom_connection(
     "/cohorts/{cohort_id}/reconcile",
     operation_id="reconcileCohort",
     summary="Apply what Cal.com's bookings API knows and the service missed (org admin)",
-    description="Lists the bookings Cal.com changed since `since` (default: the watermark "
-    "minus the overlap) and applies each change the service has not seen, as its webhook "
-    "would have been applied. With `dry_run`, reports the same changes and changes nothing.",
-    responses=problems.responses(*_AUTH, problems.CONFLICT, problems.UPSTREAM_FAILED),
+    description="For the organization's admins (and system admins). Lists the bookings "
+    "Cal.com changed since `since` (default: the watermark minus the overlap) and applies "
+    "each change the service has not seen, as its webhook would have been applied "
+    "(applications, orphaned interviews, alerts, and an event of source `reconciliation` "
+    "each), then moves the watermark. With `dry_run`, reports the same changes and changes "
+    "nothing. 403 for a member; 404 when the cohort does not exist or is another "
+    "organization's, or has no Cal.com connection; 409 `conflict` while another run "
+    "(another request, or the periodic reconciler on any replica) holds the cohort, or when "
+    "the stored key cannot be decrypted with `SECRETS_ENCRYPTION_KEY` (set the connection "
+    "again); 424 `calcom-api-failed` when Cal.com refuses the key or cannot be reached after "
+    "the retries (the connection's `last_error` then says why).",
+    responses=problems.admin_problems(
+        "cohort",
+        problems.CONFLICT,
+        problems.UPSTREAM_FAILED,
+        details={problems.CONFLICT: _RUNNING},
+    ),
 )
 async def reconcile(
     cohort_id: uuid.UUID, data: ReconcileIn, request: Request, principal: PrincipalDep
