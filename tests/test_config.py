@@ -58,13 +58,17 @@ def test_production_accepts_jwks_alone() -> None:
             "a weak JWT_SECRET",
         ),
         ({"secrets_encryption_key": None}, "a missing SECRETS_ENCRYPTION_KEY"),
-        ({"secrets_encryption_key": "not-a-fernet-key"}, "SECRETS_ENCRYPTION_KEY is not a Fernet"),
         ({"public_base_url": "http://scheduling.example.org"}, "not https://"),
         ({"public_base_url": "https://"}, "not https://"),
     ],
 )
 def test_production_refuses_unsafe_settings(values: dict[str, Any], reason: str) -> None:
     assert reason in refusal(**values)
+
+
+def test_a_secrets_encryption_key_that_is_not_a_fernet_key_is_refused() -> None:
+    with pytest.raises(ValidationError, match="SECRETS_ENCRYPTION_KEY is not a Fernet key"):
+        Settings(_env_file=None, secrets_encryption_key="not-a-fernet-key")  # type: ignore[call-arg]
 
 
 def test_production_names_every_refusal_at_once() -> None:
