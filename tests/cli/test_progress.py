@@ -43,6 +43,9 @@ def test_make_run_prints_starting_postgresql_migrating_then_listening() -> None:
     data = ROOT / ".data" / f"progress-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = clean_env(EMBEDDED_POSTGRES_DIR=str(data))
+    # As a person types it, not as a sub-make of `make test` (which prints "Entering directory").
+    for inherited in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
+        env.pop(inherited, None)
     with tempfile.TemporaryDirectory() as directory:
         log = Path(directory) / "make-run.log"
         with log.open("w") as output:
