@@ -49,23 +49,20 @@ def hours(value: str) -> float:
 
 
 def organization_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an organization ID (a UUID, as POST /v1/organizations answers it), "
-            f"not {value!r}"
-        ) from None
+    return _identifier(value, "an organization ID (a UUID, as POST /v1/organizations answers it)")
 
 
 def cohort_id(value: str) -> uuid.UUID:
+    return _identifier(
+        value, "a cohort ID (a UUID, as POST /v1/organizations/{org_id}/cohorts answers it)"
+    )
+
+
+def _identifier(value: str, expected: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a cohort ID (a UUID, as POST /v1/organizations/{{org_id}}/cohorts "
-            f"answers it), not {value!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, not {value!r}") from None
 
 
 class Parser(argparse.ArgumentParser):

@@ -23,18 +23,6 @@ DATABASE = COMMON | {
     "database_pool_timeout_seconds",
 }
 MIGRATE_USES = DATABASE
-WORKER_USES = DATABASE | {
-    "smtp_url",
-    "alert_from",
-    "app_base_url",
-    "public_base_url",
-    "alert_limit_per_window",
-    "alert_window_seconds",
-    "outbox_max_attempts",
-    "outbox_retry_base_seconds",
-    "outbox_retry_max_seconds",
-    "dispatcher_poll_seconds",
-}
 # Reconciliation (in `worker`, and `reconcile` alone) applies Cal.com's changes as the webhook
 # would, orphan alerts included.
 RECONCILER = frozenset(
@@ -53,8 +41,23 @@ RECONCILER = frozenset(
         "secrets_key_file",
     }
 )
-RECONCILE_USES = WORKER_USES | RECONCILER
-WORKER_USES = RECONCILE_USES
+WORKER_USES = (
+    RECONCILER
+    | DATABASE
+    | {
+        "smtp_url",
+        "alert_from",
+        "app_base_url",
+        "public_base_url",
+        "alert_limit_per_window",
+        "alert_window_seconds",
+        "outbox_max_attempts",
+        "outbox_retry_base_seconds",
+        "outbox_retry_max_seconds",
+        "dispatcher_poll_seconds",
+    }
+)
+RECONCILE_USES = WORKER_USES
 EMBEDDED_USES = COMMON | {"embedded_postgres_dir"}
 TOKEN_USES = COMMON | {"jwt_secret", "jwt_jwks_url", "jwt_audience", "jwt_issuer"}
 
