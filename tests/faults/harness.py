@@ -219,6 +219,22 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], seconds: float, w
         await asyncio.sleep(0.2)
 
 
+async def wait_until_applied(
+    engine: AsyncEngine, cohort: Cohort, deliveries: int, seconds: float, what: str
+) -> None:
+    """Until webhooks have changed the cohort's applications `deliveries` times in all (the
+    database may still be starting when the wait begins)."""
+
+    async def applied() -> bool:
+        try:
+            history = await webhook_history_per_application(engine, cohort)
+        except Exception:  # not answering yet
+            return False
+        return sum(history.values()) == deliveries
+
+    await wait_until(applied, seconds, what)
+
+
 def email_of(body: bytes) -> str:
     document: dict[str, Any] = json.loads(body)
     email: str = document["payload"]["responses"]["email"]["value"]

@@ -17,7 +17,7 @@ from tests.faults.harness import (
     email_of,
     seed,
     send_burst,
-    wait_until,
+    wait_until_applied,
     webhook_history_per_application,
     with_duplicates,
 )
@@ -73,14 +73,7 @@ async def test_database_stopped_mid_burst_loses_nothing(
     assert burst.acknowledged == 200, burst.answers
     assert burst.outcomes["queued"] > 0
 
-    async def all_applied() -> bool:
-        try:
-            history = await webhook_history_per_application(engine, cohort)
-        except Exception:  # the database may still be starting
-            return False
-        return sum(history.values()) == 200
-
-    await wait_until(all_applied, 60, "every journaled delivery applied")
+    await wait_until_applied(engine, cohort, 200, 60, "every journaled delivery applied")
     history = await webhook_history_per_application(engine, cohort)
     burst.summary("PostgreSQL stopped mid-burst", sum(history.values()))
     assert set(history.values()) == {1}

@@ -21,8 +21,7 @@ from tests.faults.harness import (
     admin_headers,
     seed,
     send_burst,
-    wait_until,
-    webhook_history_per_application,
+    wait_until_applied,
 )
 from tests.operations.scrape import parse, value
 from tests.operations.test_logs import lines_of
@@ -109,14 +108,7 @@ async def test_forged_posts_during_an_outage_never_reach_the_journal(
 
     await asyncio.to_thread(postgres.start)
 
-    async def applied() -> bool:
-        try:
-            history = await webhook_history_per_application(engine, cohort)
-        except Exception:  # the database may still be starting
-            return False
-        return sum(history.values()) == 1
-
-    await wait_until(applied, 30, "the signed delivery applied after recovery")
+    await wait_until_applied(engine, cohort, 1, 30, "the signed delivery applied after recovery")
     assert journal_lines(tmp_path / "journal") == 0
 
 
@@ -140,14 +132,9 @@ async def test_an_entry_that_cannot_be_applied_does_not_hold_up_the_drain(
     assert (burst.answers, burst.outcomes) == ({202: 4}, {"queued": 4})
     await asyncio.to_thread(postgres.start)
 
-    async def all_good_applied() -> bool:
-        try:
-            history = await webhook_history_per_application(engine, cohort)
-        except Exception:  # the database may still be starting
-            return False
-        return sum(history.values()) == 3
-
-    await wait_until(all_good_applied, 30, "every good delivery behind the bad one applied")
+    await wait_until_applied(
+        engine, cohort, 3, 30, "every good delivery behind the bad one applied"
+    )
     events = await http.get(
         f"/v1/cohorts/{cohort.id}/webhook-events", headers=admin_headers(cohort.org_id)
     )
@@ -192,14 +179,7 @@ async def test_an_outage_is_one_line_per_loop_each_way_and_a_counter(
             queued = await post_signed(http, cohort, body)
             await asyncio.to_thread(postgres.start)
 
-            async def applied() -> bool:
-                try:
-                    history = await webhook_history_per_application(engine, cohort)
-                except Exception:  # the database may still be starting
-                    return False
-                return sum(history.values()) == 1
-
-            await wait_until(applied, 30, "the journaled delivery applied")
+            await wait_until_applied(engine, cohort, 1, 30, "the journaled delivery applied")
             await asyncio.sleep(1)  # every loop has passed once more
             scraped = parse((await http.get("/metrics")).text)
     finally:
