@@ -7,7 +7,6 @@ with exponential backoff until `outbox_max_attempts`, then the message is `faile
 """
 
 import asyncio
-import contextlib
 import logging
 import signal
 from datetime import timedelta
@@ -27,7 +26,7 @@ from scheduling_service.models import MessageState, OutboxMessage
 from scheduling_service.notifications.repository import OutboxRepository
 from scheduling_service.notifications.sender import Sender, create_sender
 from scheduling_service.notifications.templates import render
-from scheduling_service.outages import OutageLog
+from scheduling_service.periodic import run_periodically
 from scheduling_service.reconciliation.service import Reconciler
 
 logger = logging.getLogger(__name__)
@@ -41,16 +40,13 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send due messages until `stop` is set; the message being sent then is finished."""
-        outage = OutageLog("dispatcher")
-        while not stop.is_set():
-            try:
-                await self.dispatch_once(stop)
-            except Exception as error:  # the database may be down; the next pass tries again
-                outage.failed(error, "an outbox dispatch pass")
-            else:
-                outage.succeeded()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.dispatcher_poll_seconds)
+        await run_periodically(
+            lambda: self.dispatch_once(stop),
+            every=self.settings.dispatcher_poll_seconds,
+            stop=stop,
+            loop="dispatcher",
+            what="an outbox dispatch pass",
+        )
 
     async def dispatch_once(self, stop: asyncio.Event | None = None) -> int:
         """Send the messages due now; answers how many were sent.

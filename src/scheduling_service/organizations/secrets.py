@@ -27,6 +27,7 @@ from scheduling_service.errors import InvalidSignature, NotFound, Unavailable
 from scheduling_service.organizations.repository import CohortRepository, CohortSecrets
 from scheduling_service.organizations.service import accepted_secrets
 from scheduling_service.outages import OutageLog
+from scheduling_service.periodic import stopped_within
 
 # A cohort whose cached secrets a signature did not match is read again at most this often.
 REFETCH_AFTER_MISMATCH_SECONDS = 1.0
@@ -46,11 +47,10 @@ class CohortSecretCache:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Refresh the whole cache every `refresh_seconds` until `stop` is set."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.refresh_seconds)
-            if not stop.is_set():
-                await self.refresh()
+        # Not `run_periodically`: the cache was filled at start, and `refresh` tells its own
+        # outages, since `lookup` asks whether the database is down.
+        while not await stopped_within(stop, self.refresh_seconds):
+            await self.refresh()
 
     async def refresh(self) -> None:
         """Read every cohort's secrets; on failure the cache keeps what it had."""
