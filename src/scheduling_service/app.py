@@ -12,12 +12,8 @@ from scheduling_service.admission import ApiAdmission
 from scheduling_service.applications.router import router as applications_router
 from scheduling_service.auth import TokenVerifier
 from scheduling_service.config import Settings, get_settings
-from scheduling_service.db import (
-    create_engine,
-    create_sessionmaker,
-    create_webhook_engine,
-    resolve_database_url,
-)
+from scheduling_service.db import create_engine, create_sessionmaker, create_webhook_engine
+from scheduling_service.embedded import resolve_database_url
 from scheduling_service.limits import RequestLimits, document_limits
 from scheduling_service.logs import REQUEST_ID_HEADER
 from scheduling_service.notifications.dispatcher import Dispatcher

@@ -107,7 +107,7 @@ def _progress(step: str) -> None:
 
 
 def _database(settings: Settings) -> str:
-    from scheduling_service.db import resolve_database_url
+    from scheduling_service.embedded import resolve_database_url
 
     if not settings.database_url:
         _progress(f"starting PostgreSQL (embedded, data in {settings.embedded_postgres_dir})")

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from scheduling_service import embedded
 from scheduling_service.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -25,14 +24,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SessionMaker = async_sessionmaker[AsyncSession]
-
-
-def resolve_database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    # One already running (`scheduling-service db start`) is left running at exit.
-    running = embedded.status(settings.embedded_postgres_dir).pid is not None
-    return embedded.start_embedded_postgres(settings.embedded_postgres_dir, keep_running=running)
 
 
 # A pooled connection idle longer than this is pinged before it is handed out.
