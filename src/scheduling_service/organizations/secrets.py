@@ -25,7 +25,6 @@ from scheduling_service.calcom.signature import mismatch_detail, signature_match
 from scheduling_service.db import SessionMaker, is_database_unavailable, run_in_transaction
 from scheduling_service.errors import InvalidSignature, NotFound, Unavailable
 from scheduling_service.organizations.repository import CohortRepository, CohortSecrets
-from scheduling_service.organizations.service import accepted_secrets
 from scheduling_service.outages import OutageLog
 from scheduling_service.periodic import stopped_within
 
@@ -118,3 +117,13 @@ class CohortSecretCache:
     @staticmethod
     def _matches(cohort: CohortSecrets, body: bytes, signature: str | None) -> bool:
         return signature_matches(body, signature, accepted_secrets(cohort, datetime.now(UTC)))
+
+
+def accepted_secrets(cohort: CohortSecrets, now: datetime) -> list[str]:
+    """The secrets a delivery may be signed with: the current one, and the previous one
+    while its grace period lasts."""
+    accepted = [cohort.webhook_secret]
+    expires = cohort.previous_secret_expires_at
+    if cohort.previous_webhook_secret and expires is not None and now < expires:
+        accepted.append(cohort.previous_webhook_secret)
+    return accepted
