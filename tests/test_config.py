@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
-from scheduling_service.config import DEVELOPMENT_JWT_SECRET, Settings
+from scheduling_service.config import DEVELOPMENT_JWT_SECRET, Settings, SmtpEndpoint
 from tests.conftest import ROOT
 from tests.e2e.server import BIN
 
@@ -156,3 +156,31 @@ def test_jwt_algorithms_read_as_json_or_names_separated_by_commas(
     monkeypatch.setenv("JWT_ALGORITHMS", given)
 
     assert Settings(_env_file=None).jwt_algorithms == read  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://mail.test", "SMTP_URL must be smtp://"),
+        ("smtp://", "SMTP_URL must be smtp://"),
+        ("smtp://mail.test:port", "SMTP_URL's port must be a number"),
+        ("smtp://mail.test?starttls=maybe", "SMTP_URL's starttls must be true or false"),
+    ],
+)
+def test_an_unusable_smtp_url_is_refused_when_the_settings_are_read(url: str, reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        Settings(_env_file=None, smtp_url=url)  # type: ignore[call-arg]
+
+
+def test_the_mail_server_is_read_from_smtp_url_and_its_password_kept_out_of_reprs() -> None:
+    settings = Settings(_env_file=None, smtp_url="smtps://alerts:hunter2@mail.test")  # type: ignore[call-arg]
+
+    server = settings.smtp_server()
+
+    assert server == SmtpEndpoint("mail.test", 465, "alerts", "hunter2", True, None)
+    assert "hunter2" not in repr(server)
+
+
+@pytest.mark.parametrize("unset", [None, ""])
+def test_without_smtp_url_there_is_no_mail_server(unset: str | None) -> None:
+    assert Settings(_env_file=None, smtp_url=unset).smtp_server() is None  # type: ignore[call-arg]

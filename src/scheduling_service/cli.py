@@ -28,7 +28,6 @@ from scheduling_service.command_settings import (
 )
 from scheduling_service.config import Settings, get_settings
 from scheduling_service.logs import logging_config
-from scheduling_service.notifications.endpoint import SmtpEndpoint
 
 # `serve` hands this to its workers; `scheduling_service.app` must not be imported before it
 # is set (see `_share_metrics`).
@@ -176,9 +175,10 @@ def _warn_if_mail_server_unreachable(settings: Settings) -> None:
     """Alerts wait in the outbox while the mail server is down, so this only warns."""
     from scheduling_service.notifications.sender import unreachable_reason
 
-    if not settings.smtp_url or not settings.run_dispatcher:
+    server = settings.smtp_server()
+    if server is None or not settings.run_dispatcher:
         return
-    reason = asyncio.run(unreachable_reason(SmtpEndpoint.from_url(settings.smtp_url)))
+    reason = asyncio.run(unreachable_reason(server))
     if reason is not None:
         print(
             f"scheduling-service: warning: the mail server of SMTP_URL does not answer "
