@@ -184,3 +184,52 @@ def test_the_mail_server_is_read_from_smtp_url_and_its_password_kept_out_of_repr
 @pytest.mark.parametrize("unset", [None, ""])
 def test_without_smtp_url_there_is_no_mail_server(unset: str | None) -> None:
     assert Settings(_env_file=None, smtp_url=unset).smtp_server() is None  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "value", ["alerts", "Alerts <alerts@>", "alerts@example.org\nBcc: everyone@example.org"]
+)
+def test_an_alert_from_that_is_not_one_address_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="ALERT_FROM must be one email address"):
+        Settings(_env_file=None, alert_from=value)  # type: ignore[call-arg]
+
+
+def test_alert_message_ids_end_with_the_domain_of_alert_from() -> None:
+    settings = Settings(_env_file=None, alert_from="Alerts <alerts@acme.example>")  # type: ignore[call-arg]
+
+    assert settings.alert_domain() == "acme.example"
+
+
+@pytest.mark.parametrize(
+    ("app", "public", "base"),
+    [
+        (None, "https://api.example.org/", "https://api.example.org"),
+        ("https://app.example.org/", "https://api.example.org", "https://app.example.org"),
+    ],
+)
+def test_alerts_link_to_app_base_url_else_public_base_url(
+    app: str | None, public: str, base: str
+) -> None:
+    settings = Settings(_env_file=None, app_base_url=app, public_base_url=public)  # type: ignore[call-arg]
+
+    assert settings.alert_link_base() == base
+
+
+def test_worker_refuses_a_bad_alert_from_in_one_line(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if name != "ALERT_FROM"}
+    env["ALERT_FROM"] = "nobody"
+    env["DATABASE_URL"] = "postgresql://postgres@127.0.0.1:1/never_reached"
+
+    result = subprocess.run(
+        [str(BIN / "scheduling-service"), "worker"],
+        env=env,
+        cwd=tmp_path,  # no .env here
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    [line] = result.stderr.splitlines()
+    assert line.startswith("scheduling-service: invalid configuration: ")
+    assert "ALERT_FROM must be one email address" in line

@@ -2,6 +2,7 @@ import json
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -313,6 +314,25 @@ class Settings(BaseSettings):
     def smtp_server(self) -> SmtpEndpoint | None:
         """The mail server of SMTP_URL; None when it is unset (alerts are logged)."""
         return SmtpEndpoint.from_url(self.smtp_url) if self.smtp_url else None
+
+    @field_validator("alert_from")
+    @classmethod
+    def _alert_address(cls, value: str) -> str:
+        local, _, domain = parseaddr(value)[1].rpartition("@")
+        if not local or not domain or "\n" in value or "\r" in value:
+            raise ValueError(
+                "ALERT_FROM must be one email address, as `name <alerts@example.org>` or "
+                "`alerts@example.org`"
+            )
+        return value
+
+    def alert_domain(self) -> str:
+        """The domain of ALERT_FROM's address, which ends the alerts' Message-IDs."""
+        return parseaddr(self.alert_from)[1].rpartition("@")[2]
+
+    def alert_link_base(self) -> str:
+        """What alerts' links start with: APP_BASE_URL, else PUBLIC_BASE_URL, no final `/`."""
+        return (self.app_base_url or self.public_base_url).rstrip("/")
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
