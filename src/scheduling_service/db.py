@@ -113,7 +113,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function" closes the transaction before the response is sent, so a failed commit
 # becomes an error answer instead of a 2xx for work that was lost.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-SessionMakerDep = Annotated[SessionMaker, Depends(get_sessionmaker)]
 
 
 def sqlstate_of(error: DBAPIError) -> str | None:
