@@ -52,7 +52,7 @@ _LOCK_IN_COHORT = driver.Sql(
     .with_for_update()
 )
 _BY_CONTACT = func.lower(_applications.c.contact_email) == bindparam("email")
-# The contact email, or else a remembered alias (`find_by_email`'s rule), in one statement.
+# The contact email, or else a remembered alias, in one statement.
 _LOCK_BY_EMAIL = driver.Sql(
     select(*_STATE)
     .where(
@@ -153,39 +153,6 @@ class ApplicationRepository:
         return await self.session.get(
             Application, application_id, with_for_update=for_update, populate_existing=for_update
         )
-
-    async def get_in_cohort(
-        self, cohort_id: uuid.UUID, application_id: uuid.UUID, *, for_update: bool = False
-    ) -> Application | None:
-        application = await self.get(application_id, for_update=for_update)
-        if application is None or application.cohort_id != cohort_id:
-            return None
-        return application
-
-    async def find_by_email(
-        self, cohort_id: uuid.UUID, email: str, *, for_update: bool = False
-    ) -> Application | None:
-        """The application whose contact email, or else a remembered alias, is `email`."""
-        email = email.strip().lower()
-        by_contact = select(Application).where(
-            Application.cohort_id == cohort_id, func.lower(Application.contact_email) == email
-        )
-        by_alias = (
-            select(Application)
-            .join(ApplicationEmailAlias, ApplicationEmailAlias.application_id == Application.id)
-            .where(
-                ApplicationEmailAlias.cohort_id == cohort_id, ApplicationEmailAlias.email == email
-            )
-        )
-        for query in (by_contact, by_alias):
-            if for_update:
-                query = query.with_for_update(of=Application).execution_options(
-                    populate_existing=True
-                )
-            found: Application | None = await self.session.scalar(query)
-            if found is not None:
-                return found
-        return None
 
     async def lock_state(
         self, application_id: uuid.UUID, *, cohort_id: uuid.UUID | None = None
