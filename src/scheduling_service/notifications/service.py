@@ -42,6 +42,6 @@ def _message(orphan: OrphanedInterview, recipient: str, kind: MessageKind) -> Ou
     return OutboxMessage(
         cohort_id=orphan.cohort_id,
         recipient=recipient,
-        kind=kind.value,
+        kind=kind,
         orphaned_interview_ids=[orphan.id],
     )

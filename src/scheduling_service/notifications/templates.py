@@ -38,13 +38,13 @@ def render(
     orphans: Sequence[OrphanedInterview],
     settings: Settings,
 ) -> EmailMessage:
-    if message.kind == MessageKind.CALCOM_KEY_REJECTED.value:
+    if message.kind == MessageKind.CALCOM_KEY_REJECTED:
         return _key_rejected(message, cohort_name, settings)
     shown = [_describe(orphan, settings) for orphan in orphans]
     cohort = _inert(cohort_name)
     email = EmailMessage()
     subject_cohort = _header_text(cohort)
-    if message.kind == MessageKind.ORPHAN_ALERT.value:
+    if message.kind == MessageKind.ORPHAN_ALERT:
         # The booking's time tells alerts apart in an inbox; the booker's name would let them
         # write the header.
         when = f"{orphans[0].start_time.astimezone(UTC):%a %d %b %Y %H:%M} UTC"
