@@ -196,7 +196,7 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> None:
 
 def _worker(_: argparse.Namespace, settings: Settings) -> None:
     from scheduling_service.db import check_connection
-    from scheduling_service.notifications.dispatcher import run_worker
+    from scheduling_service.worker import run_worker
 
     url = _database(settings)
     with _connection_mistakes(url):

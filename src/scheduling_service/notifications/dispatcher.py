@@ -8,7 +8,6 @@ with exponential backoff until `outbox_max_attempts`, then the message is `faile
 
 import asyncio
 import logging
-import signal
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,18 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduling_service import metrics
 from scheduling_service.backoff import exponential_backoff
 from scheduling_service.config import Settings
-from scheduling_service.db import (
-    SessionMaker,
-    create_engine,
-    create_sessionmaker,
-    run_in_transaction,
-)
+from scheduling_service.db import SessionMaker, run_in_transaction
 from scheduling_service.models import MessageState, OutboxMessage
 from scheduling_service.notifications.repository import OutboxRepository
-from scheduling_service.notifications.sender import Sender, create_sender
+from scheduling_service.notifications.sender import Sender
 from scheduling_service.notifications.templates import render
 from scheduling_service.periodic import run_periodically
-from scheduling_service.reconciliation.service import Reconciler
 
 logger = logging.getLogger(__name__)
 
@@ -114,22 +107,3 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
         base_seconds=settings.outbox_retry_base_seconds,
         max_seconds=settings.outbox_retry_max_seconds,
     )
-
-
-async def run_worker(settings: Settings, database_url: str) -> None:
-    """Run the dispatcher and the reconciler until SIGINT or SIGTERM, then finish the message
-    (and the reconciliation) in hand."""
-    engine = create_engine(database_url, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    sessionmaker = create_sessionmaker(engine)
-    dispatcher = Dispatcher(sessionmaker, settings, create_sender(settings))
-    reconciler = Reconciler(sessionmaker, settings)
-    logger.info("outbox worker started")
-    try:
-        await asyncio.gather(dispatcher.run(stop), reconciler.run(stop))
-    finally:
-        await engine.dispose()
-    logger.info("outbox worker stopped")
