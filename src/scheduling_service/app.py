@@ -32,6 +32,7 @@ from scheduling_service.redirects import RelativeRedirects
 from scheduling_service.schemas import restore_example_nulls
 from scheduling_service.server import give_back_large_blocks
 from scheduling_service.telemetry import RequestTelemetry
+from scheduling_service.webhooks.front import WebhookFront
 from scheduling_service.webhooks.journal import Journal
 from scheduling_service.webhooks.recovery import Recovery
 from scheduling_service.webhooks.router import router as webhooks_router
@@ -177,6 +178,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         max_age=600,
     )
     app.add_middleware(RelativeRedirects)
+    # Deliveries skip the API's middleware and FastAPI's request handling (`webhooks.front`).
+    app.add_middleware(WebhookFront)
     # Added last, so outermost: even a request refused by the limits is logged and counted.
     app.add_middleware(RequestTelemetry)
     for router in (
