@@ -1,9 +1,9 @@
 """Bookings: each (uid, applicant email) of a cohort stored once, read and written by the
 webhook path, manual matching and reconciliation alike.
 
-Every write of a booking is a template (`scheduling_service.writes`): batched with the other
-writes of a delivery on the hot path, or run at once where the caller needs the booking
-back (`insert_if_new`, `move`), as the same statement.
+Each write of a booking is one statement, defined once. Those of the webhook's hot path are
+templates (`scheduling_service.writes`): batched with the delivery's other writes, or run at
+once where the caller needs the booking back (`insert_if_new`, `move`), the same statement.
 """
 
 import uuid
