@@ -62,6 +62,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     _progress("migrating the database")
     _upgrade(url)
     _warn_if_mail_server_unreachable(settings)
+    # After `_share_metrics`: the server module registers metrics.
+    from scheduling_service.server import uvicorn_options
+
     config = uvicorn.Config(
         # An import string and a factory: each worker process builds its own app.
         "scheduling_service.app:create_app",
@@ -71,15 +74,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         log_config=logging_config(settings.log_level),
         # The request line is ours (one JSON line with the request ID), not uvicorn's.
         access_log=False,
-        # h11 rather than httptools: only h11 bounds the request line and headers (httptools
-        # buffers headers of any size), so an oversized head is refused with a 400. Its
-        # protocol gains timeouts for slow heads and bodies (`server.py`).
-        # Named, not imported: each worker imports it after `_share_metrics`.
-        http="scheduling_service.server:GuardedH11Protocol",
-        h11_max_incomplete_event_size=settings.server_max_header_bytes,
-        timeout_keep_alive=settings.server_timeout_keep_alive,
-        limit_concurrency=settings.server_limit_concurrency,
-        server_header=False,
+        # The HTTP protocol and its limits (`server.py`). Named, not imported: each worker
+        # imports it after `_share_metrics`.
+        **uvicorn_options(settings),
         # uvicorn's supervisor restarts a worker that misses its health check; 5 s (the
         # default) is missed by a worker still starting on a busy machine, which then serves
         # with fewer workers than asked for.

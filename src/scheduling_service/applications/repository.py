@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service import driver
+from scheduling_service.bookings.effects import BookingChange, Cause, history_values
 from scheduling_service.db import constraint_of
 from scheduling_service.errors import Conflict
 from scheduling_service.models import (
@@ -185,6 +186,31 @@ class ApplicationRepository:
             return Write(_set_status, named)
         raise ValueError(f"no statement writes {sorted(values)}")
 
+    @staticmethod
+    def change_writes(
+        application_id: uuid.UUID, change: BookingChange, cause: Cause
+    ) -> tuple[Write, Write]:
+        """A booking event's change to the application: its columns, and its history entry.
+        The one way a booking changes an application, whoever applies it (a delivery, a
+        retry, reconciliation or a manual match)."""
+        entry = history_values(
+            application_id,
+            change.kind,
+            cause,
+            from_status=change.from_status,
+            to_status=change.to_status,
+            interview=change.slot,
+            other_interview=change.other,
+        )
+        return (
+            ApplicationRepository.update_write(application_id, change.application_values()),
+            HistoryRepository.add_write(entry),
+        )
+
+    async def refresh(self, application: Application) -> None:
+        """Re-read the application's columns written by statements, not through the ORM."""
+        await self.session.refresh(application)
+
     async def remember_alias(
         self, cohort_id: uuid.UUID, email: str, application_id: uuid.UUID
     ) -> None:
@@ -260,7 +286,7 @@ class HistoryRepository:
 
     @staticmethod
     def add_write(values: dict[str, Any]) -> Write:
-        """Add an entry (`applications.service.history_values`) with other writes."""
+        """Add an entry (`bookings.effects.history_values`) with other writes."""
         named = {f"history_{column}": value for column, value in values.items()}
         named["history_id"] = uuid.uuid4()
         # JSONB goes to asyncpg as JSON text (see `scheduling_service.driver`).
