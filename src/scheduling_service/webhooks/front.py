@@ -21,6 +21,7 @@ from scheduling_service.limits import MAX_QUERY_STRING_BYTES
 from scheduling_service.webhooks.router import WEBHOOK_PATH_PREFIX, receive_calcom_webhook, router
 
 _SIGNATURE_HEADER = "x-cal-signature-256"
+_BODY_HEADERS = {b"content-type", b"content-length"}
 # The route FastAPI would have matched: the telemetry labels requests by its path.
 _ROUTE = next(
     route
@@ -64,6 +65,8 @@ class WebhookFront:
             await refusal(scope, receive, send)
             return
         body = answer.model_dump_json().encode()
+        # Any header the route sets goes out, as FastAPI would send it; the body is ours.
+        extra = [(k, v) for k, v in response.raw_headers if k not in _BODY_HEADERS]
         await send(
             {
                 "type": "http.response.start",
@@ -71,6 +74,7 @@ class WebhookFront:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", b"%d" % len(body)),
+                    *extra,
                 ],
             }
         )
