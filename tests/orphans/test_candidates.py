@@ -188,6 +188,28 @@ async def test_the_list_ranks_a_whole_page_in_the_same_statements_as_one_orphan(
     assert len(twenty) == len(one)
 
 
+async def test_the_detail_reads_ten_candidates_in_the_same_statements_as_one(
+    client: AsyncClient, tokens: Tokens, cohort: Json, app: FastAPI
+) -> None:
+    for n in range(12):
+        await create_application(
+            client, tokens, cohort, email=f"pat.lee.{n}@example.com", name="Pat Lee"
+        )
+    ten = await orphan(client, cohort, 0, "pat.lee@example.com", "Pat Lee")
+    small = await create_cohort(client, tokens, await create_org(client, tokens, name="Small"))
+    await create_application(client, tokens, small, email="pat.lee@example.com", name="Pat Lee")
+    one = await orphan(client, small, 1, "patlee@example.com", "Pat Lee")
+
+    with statements_counted(app.state.engine) as for_one:
+        single = await client.get(f"/v1/orphaned-interviews/{one}", headers=member(tokens, small))
+    with statements_counted(app.state.engine) as for_ten:
+        many = await client.get(f"/v1/orphaned-interviews/{ten}", headers=member(tokens, cohort))
+
+    assert len(single.json()["candidates"]) == 1
+    assert len(many.json()["candidates"]) == 10
+    assert len(for_ten) == len(for_one)
+
+
 async def test_the_ranking_reads_the_cohort_through_its_indexes_not_whole(
     app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json
 ) -> None:
