@@ -18,10 +18,10 @@ EMAIL_WEIGHT = 0.8
 MIN_SIMILARITY = 0.3
 # What a name or an email must reach to find a candidate on its own (once found, every signal
 # above MIN_SIMILARITY counts). Stricter than noise because a trigram search rechecks every
-# row its index lets through: at 0.3 that is everyone who shares the booker's last name (0.47
-# for a two-word name), 81,000 rows and 1.3 s at 1,000,000 applications; at 0.5 it finds the
-# same name, its typos (0.5-0.8), the same email's local part with a letter or two changed,
-# in 0.2-0.35 s (bench/RESULTS.md).
+# row its index lets through: at 0.3 that is everyone who shares the booker's first or last
+# name (a shared last name alone is 0.38-0.47), 81,000 rows and about 1.1 s at 1,000,000
+# applications; at 0.5 it still finds the same name, its typos (0.5-0.8), an email's local
+# part with a letter or two changed, in about 0.3 s (bench/RESULTS.md).
 SEARCH_SIMILARITY = 0.5
 MAX_CANDIDATES = 10
 
