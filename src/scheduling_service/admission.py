@@ -9,10 +9,13 @@ cannot take in time goes to the journal), nor are health, metrics and the OpenAP
 """
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scheduling_service import metrics, problems
+from scheduling_service.errors import Unavailable
 
 API_PATH_PREFIX = "/v1/"
 RETRY_AFTER_SECONDS = 1
@@ -42,5 +45,29 @@ class ApiAdmission:
             return
         try:
             await self.app(scope, receive, send)
+        finally:
+            self.slots.release()
+
+
+class Gate:
+    """At most `limit` holders at a time in this worker, for work too heavy to run as many
+    times at once as the API admits requests; one that waits its turn longer than `timeout`
+    is refused with `Unavailable` (503 and `Retry-After`)."""
+
+    def __init__(self, limit: int, timeout: float, refusal: str) -> None:
+        self.timeout = timeout
+        self.refusal = refusal
+        self.slots = asyncio.Semaphore(limit)
+
+    @asynccontextmanager
+    async def enter(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.slots.acquire()
+        except TimeoutError:
+            metrics.API_REQUESTS_SHED.inc()
+            raise Unavailable(self.refusal) from None
+        try:
+            yield
         finally:
             self.slots.release()

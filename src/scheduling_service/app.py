@@ -8,7 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from scheduling_service import health, metrics, openapi
-from scheduling_service.admission import ApiAdmission
+from scheduling_service.admission import ApiAdmission, Gate
 from scheduling_service.applications.router import router as applications_router
 from scheduling_service.auth import TokenVerifier
 from scheduling_service.config import Settings, get_settings
@@ -152,6 +152,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
+    # A similarity ranking keeps a core of PostgreSQL busy for a while: a few at once would
+    # slow every delivery's commit (bench/RESULTS.md), however many API requests are admitted.
+    app.state.candidate_rankings = Gate(
+        settings.candidate_rankings_max_concurrent,
+        settings.api_queue_timeout_seconds,
+        "as many candidate rankings as this worker runs at once are under way; retry later",
+    )
     install_problem_handlers(app)
     app.add_middleware(RequestLimits, max_body_bytes=settings.api_max_body_bytes)
     # Before the limits read a body: a request shed at capacity costs next to nothing.

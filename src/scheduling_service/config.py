@@ -135,6 +135,13 @@ class Settings(BaseSettings):
         ge=0,
         description="How long an API request waits its turn before it is answered 503.",
     )
+    candidate_rankings_max_concurrent: int = Field(
+        default=1,
+        ge=1,
+        description="Orphans' candidate rankings by similarity (an orphaned interview's "
+        "detail) each worker runs at once; one that waits its turn longer than "
+        "API_QUEUE_TIMEOUT_SECONDS is answered 503.",
+    )
     server_timeout_keep_alive: int = Field(
         default=5, ge=1, description="Seconds an idle keep-alive connection is kept open."
     )

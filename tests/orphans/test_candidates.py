@@ -78,6 +78,32 @@ async def test_candidates_are_the_cohorts_applications_like_the_booker_best_firs
     assert scores == sorted(scores, reverse=True)
 
 
+async def test_a_misspelt_name_finds_a_candidate_and_a_shared_last_name_alone_does_not(
+    client: AsyncClient, tokens: Tokens, cohort: Json
+) -> None:
+    for email, name in [
+        ("kj.1999@school.example", "Katherine Johnson"),
+        ("ben.j@corp.example", "Ben Johnson"),
+        ("kathy.writes+cv@mail.example", "Kay Writes"),
+        ("kathy.writes.uk@mail.example", "Ben Johnson"),
+    ]:
+        await create_application(client, tokens, cohort, email=email, name=name)
+    orphan_id = await orphan(client, cohort, 1, "kathy.writes@mail.example", "Kathrine Johnson")
+
+    detail = await client.get(
+        f"/v1/orphaned-interviews/{orphan_id}", headers=member(tokens, cohort)
+    )
+
+    # As the README says: found by the same email, or a name or an email at least half
+    # similar; once found, every signal above noise is a reason (Ben Johnson's name, by the
+    # second Ben's email). The first Ben shares only the last name: not a candidate.
+    assert described(detail.json()["candidates"]) == [
+        ("kathy.writes+cv@mail.example", ["same email ignoring dots and +tags", "similar email"]),
+        ("kj.1999@school.example", ["similar name"]),
+        ("kathy.writes.uk@mail.example", ["similar name", "similar email"]),
+    ]
+
+
 async def test_a_booker_without_a_name_is_matched_by_email_alone(
     client: AsyncClient, tokens: Tokens, cohort: Json
 ) -> None:
@@ -186,6 +212,28 @@ async def test_the_list_ranks_a_whole_page_in_the_same_statements_as_one_orphan(
     assert len(page.json()["items"]) == 20
     assert all(item["candidates"] for item in page.json()["items"])
     assert len(twenty) == len(one)
+
+
+async def test_the_detail_reads_ten_candidates_in_the_same_statements_as_one(
+    client: AsyncClient, tokens: Tokens, cohort: Json, app: FastAPI
+) -> None:
+    for n in range(12):
+        await create_application(
+            client, tokens, cohort, email=f"pat.lee.{n}@example.com", name="Pat Lee"
+        )
+    ten = await orphan(client, cohort, 0, "pat.lee@example.com", "Pat Lee")
+    small = await create_cohort(client, tokens, await create_org(client, tokens, name="Small"))
+    await create_application(client, tokens, small, email="pat.lee@example.com", name="Pat Lee")
+    one = await orphan(client, small, 1, "patlee@example.com", "Pat Lee")
+
+    with statements_counted(app.state.engine) as for_one:
+        single = await client.get(f"/v1/orphaned-interviews/{one}", headers=member(tokens, small))
+    with statements_counted(app.state.engine) as for_ten:
+        many = await client.get(f"/v1/orphaned-interviews/{ten}", headers=member(tokens, cohort))
+
+    assert len(single.json()["candidates"]) == 1
+    assert len(many.json()["candidates"]) == 10
+    assert len(for_ten) == len(for_one)
 
 
 async def test_the_ranking_reads_the_cohort_through_its_indexes_not_whole(

@@ -4,7 +4,8 @@ Signals, strongest first: the same email once dots and `+tags` are ignored in th
 (jane.doe+fall@x and janedoe@x), a similar name, a similar email (trigram similarity from
 PostgreSQL's pg_trgm, 0 to 1; of the emails' local parts so ignored, since every address of a
 domain shares the domain's trigrams). The score is the strongest weighted signal, so one clear
-signal ranks above several faint ones.
+signal ranks above several faint ones. A candidate is found by the same email, or by a name or
+an email at least SEARCH_SIMILARITY similar; its signals count from MIN_SIMILARITY.
 """
 
 import uuid
@@ -15,6 +16,13 @@ NAME_WEIGHT = 0.85
 EMAIL_WEIGHT = 0.8
 # Below this a signal is noise: names and emails share a few trigrams by chance.
 MIN_SIMILARITY = 0.3
+# What a name or an email must reach to find a candidate on its own (once found, every signal
+# above MIN_SIMILARITY counts). Stricter than noise because a trigram search rechecks every
+# row its index lets through: at 0.3 that is everyone who shares the booker's first or last
+# name (a shared last name alone is 0.38-0.47), 81,000 rows and about 1.1 s at 1,000,000
+# applications; at 0.5 it still finds the same name, its typos (0.5-0.8), an email's local
+# part with a letter or two changed, in about 0.3 s (bench/RESULTS.md).
+SEARCH_SIMILARITY = 0.5
 MAX_CANDIDATES = 10
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import Application, OrphanedInterview, OrphanState
-from scheduling_service.orphans.ranking import MIN_SIMILARITY, Signals
+from scheduling_service.orphans.ranking import SEARCH_SIMILARITY, Signals
 from scheduling_service.pagination import Keyset, split_page
 from scheduling_service.repository import Repository
 
@@ -64,9 +64,10 @@ _SIGNALS_OF_BEST = """
 """
 
 # The detail: the applications of the orphan's cohort with the same canonical email, or a
-# name or an email's local part at least pg_trgm.similarity_threshold similar (`%`). A
-# branch per signal, each an index lookup (the canonical emails' btree, the trigram GINs of
-# the terms and of the local parts, all led by the cohort), never a filter over the cohort.
+# name or an email's local part at least pg_trgm.similarity_threshold (SEARCH_SIMILARITY)
+# similar (`%`). A branch per signal, each an index lookup (the canonical emails' btree, the
+# trigram GINs of the terms and of the local parts, all led by the cohort), never a filter
+# over the cohort.
 _SIMILAR = text(
     f"""
     SELECT o.id, c.application_id, f.same_canonical, f.name_similarity, f.email_similarity
@@ -138,10 +139,10 @@ class CandidateRepository:
         booker by any signal, strongest first."""
         if not orphans:
             return {}
-        # `%` keeps what is at least this similar; the ranking drops the rest as noise.
+        # `%` finds what is at least this similar (for this transaction only).
         await self.session.execute(
             text("SELECT set_config('pg_trgm.similarity_threshold', :threshold, true)"),
-            {"threshold": str(MIN_SIMILARITY)},
+            {"threshold": str(SEARCH_SIMILARITY)},
         )
         return await self._signals(_SIMILAR, orphans, per_orphan)
 

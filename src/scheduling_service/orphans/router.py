@@ -1,7 +1,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from scheduling_service import problems
 from scheduling_service.applications.views import application_out
@@ -95,13 +95,17 @@ async def count_open(
     description="For anyone of its organization (and system admins); changes nothing. "
     "`candidates` are the cohort's applications most like the booker's name and email, best "
     "first, to match it to; `history` is what happened to it. 404 when it does not exist or "
-    "is another organization's.",
+    "is another organization's; 503 `service-unavailable` with `Retry-After` when the worker "
+    "already runs `CANDIDATE_RANKINGS_MAX_CONCURRENT` rankings and none ends within "
+    "`API_QUEUE_TIMEOUT_SECONDS`.",
     responses=problems.member_problems("orphaned interview"),
 )
 async def get_orphan(
-    orphan_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    orphan_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, request: Request
 ) -> OrphanedInterviewDetail:
-    orphan, candidates, history = await service.get_orphan(session, principal, orphan_id)
+    orphan, candidates, history = await service.get_orphan(
+        session, principal, orphan_id, request.app.state.candidate_rankings
+    )
     now = datetime.now(UTC)
     return OrphanedInterviewDetail(
         **OrphanedInterviewOut.model_validate(orphan).model_dump(),

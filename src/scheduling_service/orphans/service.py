@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service import metrics
+from scheduling_service.admission import Gate
 from scheduling_service.applications.repository import ApplicationRepository, HistoryRepository
 from scheduling_service.applications.service import apply_booking, record_history
 from scheduling_service.auth import Principal
@@ -131,17 +132,20 @@ async def cancel_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> bool:
 
 
 async def get_orphan(
-    session: AsyncSession, principal: Principal, orphan_id: uuid.UUID
+    session: AsyncSession, principal: Principal, orphan_id: uuid.UUID, rankings: Gate
 ) -> tuple[OrphanedInterview, Candidates, list[HistoryEntry]]:
-    """The orphan, its ranked candidates with their applications, and its history."""
-    orphan = await OrphanRepository(session).get(orphan_id)
-    if orphan is None:
-        raise NotFound("orphaned interview not found")
-    await get_cohort(session, principal, orphan.cohort_id, "orphaned interview")
-    repository = CandidateRepository(session)
-    signals = await repository.similar([orphan], MAX_CANDIDATES * _POOL_PER_CANDIDATE)
-    candidates = await _ranked(repository, signals, MAX_CANDIDATES)
-    history = await HistoryRepository(session).list_for_orphan(orphan.id)
+    """The orphan, its ranked candidates with their applications, and its history, once
+    `rankings` lets the similarity search in (else `Unavailable`): let in before the first
+    statement, so that a request waiting its turn holds no connection."""
+    async with rankings.enter():
+        orphan = await OrphanRepository(session).get(orphan_id)
+        if orphan is None:
+            raise NotFound("orphaned interview not found")
+        await get_cohort(session, principal, orphan.cohort_id, "orphaned interview")
+        repository = CandidateRepository(session)
+        signals = await repository.similar([orphan], MAX_CANDIDATES * _POOL_PER_CANDIDATE)
+        candidates = await _ranked(repository, signals, MAX_CANDIDATES)
+        history = await HistoryRepository(session).list_for_orphan(orphan.id)
     return orphan, candidates[orphan.id], history
 
 

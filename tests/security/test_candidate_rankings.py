@@ -1,0 +1,116 @@
+"""One member cannot keep PostgreSQL busy with candidate rankings (real server process).
+
+Seen before: one member keeping 20 orphan details in flight ran five similarity rankings at
+once per worker (as many as the API's pool), which kept PostgreSQL's cores busy and slowed
+every delivery's commit: webhook p99 11.7 s at 1,000,000 applications (bench/RESULTS.md).
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from httpx import Response
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from tests.api.factories import assert_problem
+from tests.calcom_bodies import booking, deliver
+from tests.conftest import Tokens
+from tests.security.conftest import served_process
+from tests.setup_data import create_application, create_cohort, create_org
+
+QUEUE_TIMEOUT_SECONDS = 0.5
+IN_FLIGHT = 6
+
+
+@asynccontextmanager
+async def _search_terms_locked(database_url: str) -> AsyncIterator[None]:
+    """The table every ranking reads locked by another connection until the block ends: a
+    ranking let in waits there, as a slow one would run, for as long as the test needs."""
+    holder = create_async_engine(database_url)
+    try:
+        async with holder.connect() as connection:
+            await connection.execute(text("LOCK TABLE application_search_terms"))
+            yield
+            await connection.rollback()
+    finally:
+        await holder.dispose()
+
+
+async def _rankings_waiting(connection: AsyncConnection) -> int:
+    waiting = await connection.scalar(
+        text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE '%application_search_terms%'"
+        )
+    )
+    return int(waiting or 0)
+
+
+async def test_rankings_beyond_the_workers_limit_get_503_while_a_delivery_is_answered(
+    tokens: Tokens, database_url: str
+) -> None:
+    env = {
+        "WEB_CONCURRENCY": "1",
+        "CANDIDATE_RANKINGS_MAX_CONCURRENT": "1",
+        "API_QUEUE_TIMEOUT_SECONDS": str(QUEUE_TIMEOUT_SECONDS),
+        "API_MAX_CONCURRENT_REQUESTS": str(IN_FLIGHT + 4),
+        "API_STATEMENT_TIMEOUT_MS": "30000",
+    }
+    async with served_process(database_url, **env) as served:
+        org = await create_org(served, tokens)
+        cohort = await create_cohort(served, tokens, org)
+        await create_application(
+            served, tokens, cohort, email="jane.doe@example.org", name="Jane Doe"
+        )
+        await create_application(served, tokens, cohort, email="sam@example.org", name="Sam")
+        orphaned = await deliver(
+            served, cohort, booking(uid="orphan", email="janedoe+x@example.org", name="Jane Doe")
+        )
+        assert orphaned.json()["outcome"] == "orphaned", orphaned.text
+        detail_url = f"/v1/orphaned-interviews/{orphaned.json()['orphaned_interview_id']}"
+        member = tokens("member", org["id"])
+
+        async def detail() -> tuple[Response, float]:
+            started = time.monotonic()
+            response = await served.get(detail_url, headers=member)
+            return response, time.monotonic() - started
+
+        watcher = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with _search_terms_locked(database_url), watcher.connect() as watching:
+                first = asyncio.create_task(detail())
+                for _ in range(250):
+                    if await _rankings_waiting(watching) == 1:
+                        break
+                    await asyncio.sleep(0.02)
+                assert await _rankings_waiting(watching) == 1
+                extra = await asyncio.gather(*(detail() for _ in range(IN_FLIGHT - 1)))
+                # None of the refused ones reached the database meanwhile.
+                running = await _rankings_waiting(watching)
+
+                started = time.monotonic()
+                delivered = await deliver(served, cohort, booking(email="sam@example.org"))
+                webhook_seconds = time.monotonic() - started
+                assert not first.done()
+            answered, _ = await first
+        finally:
+            await watcher.dispose()
+        after, _ = await detail()
+
+    assert running == 1
+    for response, seconds in extra:
+        body = assert_problem(response, 503, "service-unavailable")
+        assert "candidate rankings" in body["detail"]
+        assert int(response.headers["Retry-After"]) >= 1
+        # Refused once its turn did not come within the queue timeout, not later.
+        assert QUEUE_TIMEOUT_SECONDS <= seconds < QUEUE_TIMEOUT_SECONDS + 2, seconds
+    assert delivered.status_code == 200, delivered.text
+    assert delivered.json()["outcome"] == "matched"
+    assert webhook_seconds < 1.0, webhook_seconds
+    # The ranking let in was served in full once it could read, and its slot was given back.
+    for response in (answered, after):
+        assert response.status_code == 200, response.text
+        [candidate] = response.json()["candidates"]
+        assert candidate["application"]["contact_email"] == "jane.doe@example.org"
