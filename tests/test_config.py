@@ -233,3 +233,10 @@ def test_worker_refuses_a_bad_alert_from_in_one_line(tmp_path: Path) -> None:
     [line] = result.stderr.splitlines()
     assert line.startswith("scheduling-service: invalid configuration: ")
     assert "ALERT_FROM must be one email address" in line
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_candidate_rankings_need_at_least_one_at_a_time(value: int) -> None:
+    # Zero would refuse every orphan's detail with 503, for ever.
+    with pytest.raises(ValidationError, match="candidate_rankings_max_concurrent"):
+        Settings(_env_file=None, candidate_rankings_max_concurrent=value)  # type: ignore[call-arg]
