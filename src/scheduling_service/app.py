@@ -118,12 +118,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             background.append(asyncio.create_task(reconciler.run(stop)))
         # What startup built (modules, the app, the ORM's mappers) lives as long as the app:
         # frozen, the collector no longer walks it in every full collection.
-        gc.collect()
-        gc.freeze()
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
-            gc.unfreeze()
+            if settings.gc_freeze:
+                gc.unfreeze()
             stop.set()
             await asyncio.gather(*background)
             await engine.dispose()
