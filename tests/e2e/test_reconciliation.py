@@ -7,13 +7,11 @@ webhooks Cal.com would have sent for the same changes (`FakeCalcom.webhooks`).""
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -26,12 +24,6 @@ from tests.reconciliation.observe import alerts, cohort_view
 
 APPLICANTS = 24
 OUTAGE_CHANGES = 50
-
-
-@pytest.fixture
-def fake_calcom() -> Iterator[FakeCalcomServer]:
-    with FakeCalcomServer() as server:
-        yield server
 
 
 def deliver(base_url: str, cohort: dict[str, Any], body: dict[str, Any]) -> str:

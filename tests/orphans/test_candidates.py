@@ -16,14 +16,9 @@ from scheduling_service.db import SessionMaker
 from scheduling_service.orphans.repository import _SAME, _SIMILAR
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
-from tests.setup_data import create_application, create_cohort, create_org
+from tests.factories import create_application, create_cohort, create_org
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-async def cohort(client: AsyncClient, tokens: Tokens) -> Json:
-    return await create_cohort(client, tokens, await create_org(client, tokens))
 
 
 def member(tokens: Tokens, cohort: Json) -> dict[str, str]:
@@ -169,6 +164,7 @@ def statements_counted(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
+@pytest.mark.commits  # counts the statements on the app's own engine
 async def test_the_list_ranks_a_whole_page_in_the_same_statements_as_one_orphan(
     client: AsyncClient, tokens: Tokens, cohort: Json, app: FastAPI
 ) -> None:
