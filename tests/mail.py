@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.e2e.server import free_port
+from tests.server import free_port
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import JWT_SECRET, Tokens
-from tests.e2e.server import BIN, ServiceProcess, service_env
 from tests.fake_calcom_api import API_KEY, FakeCalcomServer
+from tests.server import BIN, ServiceProcess, service_env
 
 START = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
 

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from scheduling_service.calcom.signature import sign
 from tests.calcom_bodies import encode
 from tests.conftest import JWT_SECRET, Tokens
-from tests.e2e.server import ServiceProcess, service_env
 from tests.fake_calcom_api import API_KEY, FakeCalcomServer
 from tests.reconciliation.observe import alerts, cohort_view
+from tests.server import ServiceProcess, service_env
 
 APPLICANTS = 24
 OUTAGE_CHANGES = 50

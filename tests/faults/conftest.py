@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from scheduling_service.migrations import upgrade_to_head
 from tests.conftest import ROOT, _execute_autocommit
-from tests.e2e.server import ServiceProcess, start_service
 from tests.faults.harness import FaultPostgres
+from tests.server import ServiceProcess, start_service
 
 
 @pytest.fixture(scope="module")

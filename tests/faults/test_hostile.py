@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduling_service.calcom.signature import sign
 from tests.calcom_bodies import booking, encode
-from tests.e2e.server import ServiceProcess, pipelined, start_service
 from tests.faults.harness import (
     Cohort,
     FaultPostgres,
@@ -24,6 +23,7 @@ from tests.faults.harness import (
     wait_until_applied,
 )
 from tests.operations.scrape import lines_of, parse, value
+from tests.server import ServiceProcess, pipelined, start_service
 
 FORGED_POSTS = 10_000
 

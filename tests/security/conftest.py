@@ -19,7 +19,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from scheduling_service.app import create_app
 from scheduling_service.config import Settings
-from tests.e2e.server import start_service
+from tests.server import start_service
 
 
 def b64url(data: bytes) -> str:

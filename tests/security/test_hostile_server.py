@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.calcom_bodies import booking, encode
 from tests.conftest import JWT_SECRET
-from tests.e2e.server import ServiceProcess, start_service
 from tests.faults.harness import Cohort, admin_headers, post_signed, seed
 from tests.operations.scrape import parse
+from tests.server import ServiceProcess, start_service
 
 
 @pytest.fixture
