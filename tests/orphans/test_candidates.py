@@ -50,7 +50,8 @@ async def test_candidates_are_the_cohorts_applications_like_the_booker_best_firs
         ("j.a.n.e.doe.work@corp.example", "Robin Kent"),
     ]:
         await create_application(client, tokens, cohort, email=email, name=name)
-    other = await create_cohort(client, tokens, await create_org(client, tokens, name="Other"))
+    other_org = await create_org(client, tokens, name="Other")
+    other = await create_cohort(client, tokens, other_org["id"])
     await create_application(client, tokens, other, email="janedoe@example.com", name="Jane Doe")
     orphan_id = await orphan(client, cohort, 1, "j.a.n.e.doe+spring@example.com", "Jane Doe")
 
