@@ -26,7 +26,7 @@ SEARCHES = [
 
 
 @pytest.fixture(autouse=True)
-async def people(client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]) -> None:
+async def awkward_names(client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]) -> None:
     for name, email in PEOPLE:
         await create_application(client, tokens, cohort, name=name, email=email, status=None)
 
