@@ -26,10 +26,10 @@ from scheduling_service.models import Base
 from tests.factories import create_cohort, create_org
 from tests.fake_calcom_api import FakeCalcomServer
 from tests.mail import SmtpServer
+from tests.server import JWT_SECRET
 from tests.wire import WireChecks
 
 ROOT = Path(__file__).resolve().parents[1]
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
 
 
 async def _execute_autocommit(url: str, statement: str) -> None:

@@ -17,6 +17,8 @@ import h11
 import httpx
 
 BIN = Path(sys.executable).parent
+# The suite's HS256 secret, shared by its apps and its server processes (tests/conftest.py).
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
 STARTUP_SECONDS = 30
 
 
@@ -103,8 +105,6 @@ def start_service(
 ) -> ServiceProcess:
     """`scheduling-service serve` on `database_url` with the suite's JWT secret (and its
     journal under `tmp_path`), started and healthy; stop it, or use it in a `with`."""
-    from tests.conftest import JWT_SECRET
-
     if tmp_path is not None:
         settings = {"JOURNAL_DIR": str(tmp_path / "journal"), **settings}
     server = ServiceProcess(service_env(database_url, JWT_SECRET=JWT_SECRET, **settings))
