@@ -66,7 +66,7 @@ from bench.workload import (
     Workload,
 )
 from scheduling_service.config import Settings
-from tests.e2e.server import ServiceProcess, free_port, service_env
+from tests.server import ServiceProcess, free_port, service_env
 
 OUT = Path(__file__).resolve().parent / "out"
 READS_COHORT_SIZE = 10_000

@@ -1,4 +1,5 @@
-"""Fixtures: a real PostgreSQL (embedded unless DATABASE_URL is set), the app, tokens."""
+"""Fixtures: a real PostgreSQL (embedded unless DATABASE_URL is set), the app, tokens, the
+common test objects, and the fake servers the app talks to. Each is defined here once."""
 
 import asyncio
 import os
@@ -6,24 +7,29 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from scheduling_service.app import create_app
 from scheduling_service.auth import Role, issue_token
 from scheduling_service.config import Settings
+from scheduling_service.db import SessionMaker
 from scheduling_service.embedded import start_embedded_postgres
 from scheduling_service.migrations import upgrade_to_head
 from scheduling_service.models import Base
+from tests.factories import create_cohort, create_org
+from tests.fake_calcom_api import FakeCalcomServer
+from tests.mail import SmtpServer
+from tests.server import JWT_SECRET
 from tests.wire import WireChecks
 
 ROOT = Path(__file__).resolve().parents[1]
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
 
 
 async def _execute_autocommit(url: str, statement: str) -> None:
@@ -69,8 +75,8 @@ def fresh_database(database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
+def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Settings:
+    settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
         jwt_secret=JWT_SECRET,
@@ -86,25 +92,86 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # A Cal.com API that cannot be reached fails at once (tests/reconciliation/test_client.py
         # covers the retries).
         calcom_api_max_attempts=1,
+        # Each test starts an app: the freeze's full collection would cost more than the test.
+        gc_freeze=False,
     )
+    if _rolls_back(request.node):
+        # Its sessions share one connection, which the secret cache's periodic refresh must
+        # not use in the middle of a request (tests call `refresh()` themselves).
+        return settings.model_copy(update={"webhook_secrets_refresh_seconds": 3600.0})
+    return settings
 
 
-async def _truncate_all(url: str) -> None:
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    engine = create_async_engine(url)
-    async with engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+# Test isolation. A test whose app works only through its sessionmakers runs inside one
+# outer transaction that is rolled back at its end: the app's sessions join it as savepoints
+# (`join_transaction_mode="create_savepoint"`), so what they commit is seen by the test and
+# gone afterwards. A test that needs real commits (concurrent requests or several
+# connections, a server process, its own engine reading what the app wrote) is marked
+# `commits` (pyproject.toml): it starts from empty tables instead.
+TABLES = ", ".join(table.name for table in Base.metadata.sorted_tables)
+
+
+class _Leftovers:
+    """Whether a test may have committed rows that a rolled-back test would see."""
+
+    possible = True
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if "database_url" in item.fixturenames and not _rolls_back(item):
+        _Leftovers.possible = True
+
+
+def _rolls_back(item: pytest.Item) -> bool:
+    return "app" in item.fixturenames and item.get_closest_marker("commits") is None
+
+
+@pytest.fixture(scope="session")
+async def shared_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """The suite's own connections to the test database: outer transactions and TRUNCATE."""
+    engine = create_async_engine(database_url)
+    yield engine
     await engine.dispose()
 
 
+async def _truncate_all(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {TABLES} CASCADE"))
+
+
 @pytest.fixture
-async def app(settings: Settings, database_url: str) -> AsyncIterator[FastAPI]:
-    # Tests commit for real (the webhook path owns its transactions and concurrency tests
-    # need several connections), so isolation is a truncate before each test.
-    await _truncate_all(database_url)
-    application = create_app(settings, database_url)
-    async with LifespanManager(application):
-        yield application
+async def app(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    database_url: str,
+    shared_engine: AsyncEngine,
+) -> AsyncIterator[FastAPI]:
+    if not _rolls_back(request.node):
+        await _truncate_all(shared_engine)
+        application = create_app(settings, database_url)
+        async with LifespanManager(application):
+            yield application
+        return
+    if _Leftovers.possible:
+        await _truncate_all(shared_engine)
+        _Leftovers.possible = False
+    async with shared_engine.connect() as connection:
+        outer = await connection.begin()
+        application = create_app(settings, database_url)
+        async with LifespanManager(application):
+            # The API's sessions, and the webhook's (its intake and secret cache share one).
+            for sessionmaker in (
+                application.state.sessionmaker,
+                application.state.intake.sessionmaker,
+            ):
+                sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+            yield application
+        try:
+            await outer.rollback()
+        except Exception:
+            # A test that broke it (a failing one): the next test gets another connection.
+            await connection.invalidate()
+            raise
 
 
 @pytest.fixture
@@ -139,3 +206,36 @@ class Tokens:
 @pytest.fixture
 def tokens(settings: Settings) -> Tokens:
     return Tokens(settings)
+
+
+Json = dict[str, Any]
+
+
+@pytest.fixture
+async def org(client: AsyncClient, tokens: Tokens) -> Json:
+    return await create_org(client, tokens)
+
+
+@pytest.fixture
+async def cohort(client: AsyncClient, tokens: Tokens, org: Json) -> Json:
+    return await create_cohort(client, tokens, org["id"])
+
+
+@pytest.fixture
+def sessionmaker(app: FastAPI) -> SessionMaker:
+    maker: SessionMaker = app.state.sessionmaker
+    return maker
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_calcom() -> Iterator[FakeCalcomServer]:
+    with FakeCalcomServer() as server:
+        yield server

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.calcom_bodies import booking as webhook_body
-from tests.e2e.server import free_port
+from tests.server import free_port
 
 API_KEY = "cal_live_fake0123456789"
 API_VERSION = "2024-08-13"

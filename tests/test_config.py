@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from scheduling_service.config import DEVELOPMENT_JWT_SECRET, Settings, SmtpEndpoint
 from tests.conftest import ROOT
-from tests.e2e.server import BIN
+from tests.server import BIN
 
 STRONG_SECRET = "8f2c5e0b7a4d9c1e6f3a8b5d2e7c0a9f"
 

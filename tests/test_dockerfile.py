@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.server import BIN
+from tests.server import BIN
 
 Instruction = tuple[str, str]
 

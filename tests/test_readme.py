@@ -4,7 +4,7 @@ import re
 import subprocess
 
 from tests.conftest import ROOT
-from tests.e2e.server import BIN
+from tests.server import BIN
 
 README = ROOT / "README.md"
 

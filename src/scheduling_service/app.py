@@ -118,8 +118,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             background.append(asyncio.create_task(reconciler.run(stop)))
         # What startup built (modules, the app, the ORM's mappers) lives as long as the app:
         # frozen, the collector no longer walks it in every full collection.
-        gc.collect()
-        gc.freeze()
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
         thresholds = gc.get_threshold()
         # A delivery allocates a few thousand objects, nearly all freed with it: at Python's
         # default (a young collection every 700) the collector took 5.6% of the server's CPU
@@ -129,7 +130,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             yield
         finally:
             gc.set_threshold(*thresholds)
-            gc.unfreeze()
+            if settings.gc_freeze:
+                gc.unfreeze()
             stop.set()
             await asyncio.gather(*background)
             await engine.dispose()

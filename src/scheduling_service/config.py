@@ -189,6 +189,11 @@ class Settings(BaseSettings):
     run_recovery: bool = Field(
         default=True, description="Whether `serve` drains the journal and retries failed events."
     )
+    gc_freeze: bool = Field(
+        default=True,
+        description="Whether startup moves what it built out of the collector's sight "
+        "(`gc.freeze`); the test suite turns it off, as each test starts an app.",
+    )
     recovery_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often the journal and failed events are retried."
     )

@@ -5,8 +5,8 @@ import pytest
 from httpx import AsyncClient
 
 from scheduling_service.config import Settings
-from tests.api.factories import assert_problem, create_org
 from tests.conftest import Tokens
+from tests.factories import assert_problem, create_org
 
 SPA = "https://app.example.org"
 

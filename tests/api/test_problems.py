@@ -4,8 +4,8 @@ import uuid
 
 from httpx import AsyncClient
 
-from tests.api.factories import assert_problem, create_org
 from tests.conftest import Tokens
+from tests.factories import assert_problem, create_org
 
 
 async def test_unknown_path_is_a_not_found_problem(client: AsyncClient, tokens: Tokens) -> None:

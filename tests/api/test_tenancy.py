@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
-from tests.api.factories import PROBLEM_TYPE_PREFIX, Tenant, assert_problem, create_tenant
 from tests.conftest import Tokens
+from tests.factories import PROBLEM_TYPE_PREFIX, Tenant, assert_problem, create_tenant
 
 Body = Callable[[Tenant], dict[str, Any] | None]
 

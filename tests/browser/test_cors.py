@@ -6,7 +6,7 @@ import httpx
 
 from tests.browser.chromium import rendered_dom, serving_pages
 from tests.conftest import JWT_SECRET, Tokens
-from tests.e2e.server import running_server, service_env
+from tests.server import running_server, service_env
 
 # The page shows what its cross-origin call got, or the browser's refusal.
 PAGE = """<!doctype html>

@@ -7,7 +7,7 @@ import pytest
 
 from tests.browser.chromium import rendered_dom
 from tests.conftest import JWT_SECRET
-from tests.e2e.server import running_server, service_env
+from tests.server import running_server, service_env
 
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 

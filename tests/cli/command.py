@@ -4,7 +4,7 @@ import os
 import subprocess
 import tempfile
 
-from tests.e2e.server import BIN
+from tests.server import BIN
 
 # Settings a developer's shell may hold; each test states the ones it means.
 _SETTINGS_PREFIXES = ("DATABASE_", "JWT_", "SMTP_", "PUBLIC_", "ENVIRONMENT", "WEB_CONCURRENCY")

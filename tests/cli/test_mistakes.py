@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import make_url
 
 from tests.cli.command import clean_env, one_line_refusal, run
-from tests.e2e.server import ServiceProcess, free_port
+from tests.server import ServiceProcess, free_port
 
 
 def on_database(database_url: str, name: str) -> str:

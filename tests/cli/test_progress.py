@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.cli.command import clean_env
 from tests.conftest import ROOT
-from tests.e2e.server import BIN, free_port
+from tests.server import BIN, free_port
 
 STEPS = [
     "== creating the environment in",

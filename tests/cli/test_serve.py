@@ -5,7 +5,7 @@ import httpx
 from scheduling_service.auth import Role
 from tests.cli.command import clean_env, one_line_refusal, run
 from tests.conftest import JWT_SECRET, Tokens
-from tests.e2e.server import ServiceProcess
+from tests.server import ServiceProcess
 
 LISTENING = "scheduling-service listening on "
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import JWT_SECRET, ROOT, Tokens
-from tests.e2e.server import running_server, service_env
+from tests.server import running_server, service_env
 
 CONTRACT = ROOT / "contract"
 DOCUMENT = ROOT / "openapi" / "openapi.json"

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import make_url
 
 from tests.conftest import ROOT
-from tests.e2e.server import free_port
+from tests.server import free_port
 
 DOCKER = shutil.which("docker")
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "python:3.11.15-slim")

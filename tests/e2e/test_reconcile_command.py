@@ -1,28 +1,20 @@
 """`scheduling-service reconcile` and the periodic reconciler inside `serve`, as an operator
-uses them after an outage, against the fake Cal.com."""
+uses them after an outage, against the fake_calcom Cal.com."""
 
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import JWT_SECRET, Tokens
-from tests.e2e.server import BIN, ServiceProcess, service_env
 from tests.fake_calcom_api import API_KEY, FakeCalcomServer
+from tests.server import BIN, ServiceProcess, service_env
 
 START = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCalcomServer]:
-    with FakeCalcomServer() as server:
-        yield server
 
 
 def command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +34,7 @@ def status_of(api: httpx.Client, application: dict[str, Any], headers: dict[str,
 
 
 def test_an_operator_reconciles_from_the_command_line_and_serve_keeps_reconciling(
-    database_url: str, fake: FakeCalcomServer, tokens: Tokens, tmp_path: Path
+    database_url: str, fake_calcom: FakeCalcomServer, tokens: Tokens, tmp_path: Path
 ) -> None:
     env = service_env(
         database_url,
@@ -80,11 +72,11 @@ def test_an_operator_reconciles_from_the_command_line_and_serve_keeps_reconcilin
         ]
         connected = api.put(
             f"/v1/cohorts/{cohort['id']}/calcom-connection",
-            json={"api_key": API_KEY, "base_url": fake.base_url},
+            json={"api_key": API_KEY, "base_url": fake_calcom.base_url},
             headers=system,
         )
         assert connected.status_code == 200, connected.text
-        uid = fake.calcom.create("ada@x.org", "Ada", START)
+        uid = fake_calcom.calcom.create("ada@x.org", "Ada", START)
 
         dry = command(env, "--cohort", cohort["id"], "--since", "2020-01-01T00:00Z", "--dry-run")
         assert dry.returncode == 0, dry.stderr
@@ -103,7 +95,7 @@ def test_an_operator_reconciles_from_the_command_line_and_serve_keeps_reconcilin
     periodic = ServiceProcess({**env, "RUN_RECONCILER": "true", "RECONCILE_INTERVAL_SECONDS": "1"})
     periodic.start()
     try:
-        fake.calcom.create("bo@x.org", "Bo", START + timedelta(hours=1))
+        fake_calcom.calcom.create("bo@x.org", "Bo", START + timedelta(hours=1))
         api = httpx.Client(base_url=periodic.base_url, timeout=30)
         deadline = time.monotonic() + 30
         while status_of(api, applications[1], system) != "first_round_scheduled":

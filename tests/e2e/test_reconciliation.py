@@ -7,31 +7,23 @@ webhooks Cal.com would have sent for the same changes (`FakeCalcom.webhooks`).""
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from scheduling_service.calcom.signature import sign
 from tests.calcom_bodies import encode
 from tests.conftest import JWT_SECRET, Tokens
-from tests.e2e.server import ServiceProcess, service_env
 from tests.fake_calcom_api import API_KEY, FakeCalcomServer
 from tests.reconciliation.observe import alerts, cohort_view
+from tests.server import ServiceProcess, service_env
 
 APPLICANTS = 24
 OUTAGE_CHANGES = 50
-
-
-@pytest.fixture
-def fake_calcom() -> Iterator[FakeCalcomServer]:
-    with FakeCalcomServer() as server:
-        yield server
 
 
 def deliver(base_url: str, cohort: dict[str, Any], body: dict[str, Any]) -> str:

@@ -17,8 +17,8 @@ from scheduling_service.config import Settings
 from scheduling_service.migrations import head_revision
 from tests.calcom_bodies import booking, encode
 from tests.conftest import JWT_SECRET, Tokens
-from tests.e2e.server import BIN, ServiceProcess, service_env
 from tests.operations.scrape import parse, value
+from tests.server import BIN, ServiceProcess, service_env
 
 COPIES_PER_REPLICA = 4
 APPLICANTS = 3

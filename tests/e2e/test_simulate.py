@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import JWT_SECRET, Tokens
-from tests.e2e.server import BIN, running_server, service_env
+from tests.server import BIN, running_server, service_env
 
 
 def simulate(base_url: str, cohort: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,7 @@ import subprocess
 
 from tests.cli.command import clean_env
 from tests.conftest import ROOT
-from tests.e2e.server import ServiceProcess
+from tests.server import ServiceProcess
 
 README_BASE = "http://127.0.0.1:8000"
 

@@ -9,9 +9,9 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from scheduling_service.migrations import upgrade_to_head
-from tests.conftest import JWT_SECRET, ROOT, _execute_autocommit
-from tests.e2e.server import ServiceProcess, service_env
+from tests.conftest import ROOT, _execute_autocommit
 from tests.faults.harness import FaultPostgres
+from tests.server import ServiceProcess, start_service
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +43,14 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def service(database_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
-    env = service_env(
+    with start_service(
         database_url,
-        JWT_SECRET=JWT_SECRET,
-        JOURNAL_DIR=str(tmp_path / "journal"),
+        tmp_path,
         RECOVERY_POLL_SECONDS="0.2",
         WEBHOOK_RETRY_BASE_SECONDS="0.2",
         RUN_DISPATCHER="false",
-    )
-    process = ServiceProcess(env)
-    process.start()
-    yield process
-    process.stop()
+    ) as process:
+        yield process
 
 
 @pytest.fixture

@@ -239,3 +239,14 @@ def email_of(body: bytes) -> str:
     document: dict[str, Any] = json.loads(body)
     email: str = document["payload"]["responses"]["email"]["value"]
     return email
+
+
+async def post_signed(http: httpx.AsyncClient, cohort: Cohort, body: bytes) -> httpx.Response:
+    return await http.post(
+        f"/webhooks/calcom/{cohort.id}",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Cal-Signature-256": sign(body, cohort.secret),
+        },
+    )

@@ -8,7 +8,6 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.server import ServiceProcess
 from tests.faults.harness import (
     NO_ANSWER,
     FaultPostgres,
@@ -21,6 +20,7 @@ from tests.faults.harness import (
     webhook_history_per_application,
     with_duplicates,
 )
+from tests.server import ServiceProcess
 
 
 async def test_fifty_concurrent_copies_apply_once(

@@ -13,18 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduling_service.calcom.signature import sign
 from tests.calcom_bodies import booking, encode
-from tests.conftest import JWT_SECRET
-from tests.e2e.server import ServiceProcess, pipelined, service_env
 from tests.faults.harness import (
     Cohort,
     FaultPostgres,
     admin_headers,
+    post_signed,
     seed,
     send_burst,
     wait_until_applied,
 )
-from tests.operations.scrape import parse, value
-from tests.operations.test_logs import lines_of
+from tests.operations.scrape import lines_of, parse, value
+from tests.server import ServiceProcess, pipelined, start_service
 
 FORGED_POSTS = 10_000
 
@@ -49,17 +48,6 @@ async def ping(http: httpx.AsyncClient, cohort: Cohort) -> None:
         },
     )
     assert pinged.json()["outcome"] == "ignored"
-
-
-async def post_signed(http: httpx.AsyncClient, cohort: Cohort, body: bytes) -> httpx.Response:
-    return await http.post(
-        f"/webhooks/calcom/{cohort.id}",
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Cal-Signature-256": sign(body, cohort.secret),
-        },
-    )
 
 
 def journal_lines(journal: Path) -> int:
@@ -151,16 +139,13 @@ async def test_an_outage_is_one_line_per_loop_each_way_and_a_counter(
     database_url: str, engine: AsyncEngine, postgres: FaultPostgres, tmp_path: Path
 ) -> None:
     quick = "0.2"
-    env = service_env(
+    server = start_service(
         database_url,
-        JWT_SECRET=JWT_SECRET,
-        JOURNAL_DIR=str(tmp_path / "journal"),
+        tmp_path,
         RECOVERY_POLL_SECONDS=quick,
         DISPATCHER_POLL_SECONDS=quick,
         WEBHOOK_SECRETS_REFRESH_SECONDS=quick,
     )
-    server = ServiceProcess(env)
-    server.start()
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             cohort = await seed(http, engine, applications=1)

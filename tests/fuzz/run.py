@@ -35,7 +35,7 @@ from scheduling_service.auth import Role, issue_token
 from scheduling_service.calcom.signature import sign
 from scheduling_service.config import Settings
 from scheduling_service.embedded import start_embedded_postgres
-from tests.e2e.server import BIN, ServiceProcess, service_env
+from tests.server import BIN, ServiceProcess, service_env
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS = Path(__file__).resolve().parent / "hooks.py"

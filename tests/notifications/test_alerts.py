@@ -6,6 +6,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 
+import pytest
 from httpx import AsyncClient
 
 from scheduling_service.config import Settings
@@ -22,16 +23,9 @@ from scheduling_service.notifications.service import enqueue_orphan_alerts
 from scheduling_service.notifications.templates import render
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
-from tests.notifications.conftest import (
-    ADMINS,
-    ALERT_FROM,
-    APP_BASE_URL,
-    Json,
-    SmtpServer,
-    orphan_booking,
-    outbox,
-)
-from tests.setup_data import create_application
+from tests.factories import ADMINS, create_application
+from tests.mail import SmtpServer
+from tests.notifications.conftest import ALERT_FROM, APP_BASE_URL, Json, orphan_booking, outbox
 
 
 async def test_orphaned_booking_emails_each_admin_the_booking_and_where_to_resolve_it(
@@ -109,6 +103,7 @@ def _new_orphan(cohort: Json) -> OrphanedInterview:
     )
 
 
+@pytest.mark.commits  # what is sent depends on the commit
 async def test_alert_is_sent_only_once_its_transaction_commits(
     cohort: Json,
     settings: Settings,

@@ -4,6 +4,7 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from httpx import AsyncClient
 
 from scheduling_service.config import Settings
@@ -12,15 +13,12 @@ from scheduling_service.models import MessageState, OutboxMessage
 from scheduling_service.notifications.dispatcher import Dispatcher, retry_delay
 from scheduling_service.notifications.sender import create_sender
 from tests.conftest import Tokens
-from tests.notifications.conftest import (
-    Received,
-    SmtpServer,
-    eventually,
-    one_admin_cohort,
-    orphan_booking,
-    outbox,
-)
-from tests.setup_data import create_cohort, create_org
+from tests.factories import create_cohort, create_org
+from tests.mail import Received, SmtpServer, eventually
+from tests.notifications.conftest import one_admin_cohort, orphan_booking, outbox
+
+# Real commits (tests/conftest.py): the dispatcher's own transactions and its waits on now()
+pytestmark = pytest.mark.commits
 
 
 def dispatcher_with(
@@ -117,7 +115,7 @@ async def test_two_dispatchers_at_once_send_each_message_exactly_once(
 ) -> None:
     admins = [f"admin{n}@acme.example" for n in range(4)]
     org = await create_org(client, tokens, name="Busy", admin_emails=admins)
-    cohort = await create_cohort(client, tokens, org)
+    cohort = await create_cohort(client, tokens, org["id"])
     for n in range(5):
         await orphan_booking(client, cohort, n)
     messages = await outbox(sessionmaker)

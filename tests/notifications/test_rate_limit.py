@@ -12,18 +12,18 @@ from scheduling_service.db import SessionMaker
 from scheduling_service.models import MessageKind, MessageState
 from scheduling_service.notifications.dispatcher import Dispatcher
 from tests.conftest import Tokens
+from tests.mail import DEADLINE_SECONDS, Received, SmtpServer, eventually
 from tests.notifications.conftest import (
-    DEADLINE_SECONDS,
     WINDOW_SECONDS,
     Json,
-    Received,
-    SmtpServer,
     database_now,
-    eventually,
     one_admin_cohort,
     orphan_booking,
     outbox,
 )
+
+# Real commits (tests/conftest.py): windows and due times measured by now(), concurrent orphans
+pytestmark = pytest.mark.commits
 
 SUBJECT = "[Spring 2026] Unmatched interview booking on Tue 12 May 2026 14:00 UTC"
 

@@ -15,18 +15,19 @@ from scheduling_service.models import MessageState
 from scheduling_service.notifications.dispatcher import Dispatcher
 from scheduling_service.notifications.sender import create_sender
 from tests.conftest import Tokens
-from tests.e2e.server import BIN, free_port, service_env
+from tests.factories import ADMINS
+from tests.mail import Received, SmtpServer, eventually
 from tests.notifications.conftest import (
-    ADMINS,
     APP_BASE_URL,
     Json,
-    Received,
-    SmtpServer,
-    eventually,
     one_admin_cohort,
     orphan_booking,
     outbox,
 )
+from tests.server import BIN, free_port, service_env
+
+# Real commits (tests/conftest.py): dispatchers running beside the test, in the app or a process
+pytestmark = pytest.mark.commits
 
 
 async def test_dispatcher_started_with_the_app_sends_alerts(

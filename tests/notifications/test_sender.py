@@ -11,7 +11,9 @@ from scheduling_service.db import SessionMaker
 from scheduling_service.models import MessageState
 from scheduling_service.notifications.dispatcher import Dispatcher
 from scheduling_service.notifications.sender import create_sender
-from tests.notifications.conftest import ADMINS, Json, SmtpServer, orphan_booking, outbox
+from tests.factories import ADMINS
+from tests.mail import SmtpServer
+from tests.notifications.conftest import Json, orphan_booking, outbox
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from scheduling_service.config import Settings
-from tests.api.factories import (
+from tests.conftest import Tokens
+from tests.factories import (
     assert_problem,
     book,
     create_application,
     create_cohort,
     create_org,
 )
-from tests.conftest import Tokens
+
+# Real commits (tests/conftest.py): requests at once, and a pool exhausted on purpose
+pytestmark = pytest.mark.commits
 
 QUEUE_TIMEOUT_SECONDS = 0.2
 
@@ -85,8 +88,8 @@ async def test_a_request_past_capacity_is_shed_and_the_webhook_and_health_are_no
 ) -> None:
     org = await create_org(client, tokens)
     cohort = await create_cohort(client, tokens, org["id"])
-    held = await create_application(client, tokens, cohort, email="held@example.org")
-    await create_application(client, tokens, cohort, email="booker@example.org")
+    held = await create_application(client, tokens, cohort, email="held@example.org", status=None)
+    await create_application(client, tokens, cohort, email="booker@example.org", status=None)
     admin = tokens("admin", org["id"])
     applications = f"/v1/cohorts/{cohort['id']}/applications"
 
@@ -126,7 +129,9 @@ class TestPoolExhausted:
     ) -> None:
         org = await create_org(client, tokens)
         cohort = await create_cohort(client, tokens, org["id"])
-        held = await create_application(client, tokens, cohort, email="held@example.org")
+        held = await create_application(
+            client, tokens, cohort, email="held@example.org", status=None
+        )
         admin = tokens("admin", org["id"])
 
         # The waiting status move holds the pool's one connection.
@@ -145,7 +150,7 @@ async def test_a_preflight_past_capacity_is_answered_and_the_refusal_is_readable
 ) -> None:
     org = await create_org(client, tokens)
     cohort = await create_cohort(client, tokens, org["id"])
-    held = await create_application(client, tokens, cohort, email="held@example.org")
+    held = await create_application(client, tokens, cohort, email="held@example.org", status=None)
     admin = tokens("admin", org["id"])
     applications = f"/v1/cohorts/{cohort['id']}/applications"
     spa = "http://localhost:5173"  # a development default

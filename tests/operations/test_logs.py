@@ -13,7 +13,8 @@ from scheduling_service.calcom.signature import sign
 from scheduling_service.logs import JsonFormatter
 from tests.calcom_bodies import booking, deliver, encode
 from tests.conftest import Tokens
-from tests.setup_data import create_application, create_cohort, create_org
+from tests.factories import create_application, create_cohort, create_org
+from tests.operations.scrape import lines_of
 
 LogLines = Callable[[], list[dict[str, Any]]]
 
@@ -37,10 +38,6 @@ def log_lines(log_text: io.StringIO) -> LogLines:
     return lambda: [json.loads(line) for line in log_text.getvalue().splitlines()]
 
 
-def lines_of(lines: list[dict[str, Any]], logger: str) -> list[dict[str, Any]]:
-    return [line for line in lines if line["logger"] == logger]
-
-
 async def test_each_request_is_one_line_with_its_request_id(
     client: AsyncClient, log_lines: LogLines
 ) -> None:
@@ -59,7 +56,7 @@ async def test_each_request_is_one_line_with_its_request_id(
 async def test_each_webhook_delivery_is_one_line_with_cohort_event_and_outcome(
     client: AsyncClient, tokens: Tokens, log_lines: LogLines
 ) -> None:
-    cohort = await create_cohort(client, tokens, await create_org(client, tokens))
+    cohort = await create_cohort(client, tokens, (await create_org(client, tokens))["id"])
     await create_application(client, tokens, cohort)
 
     response = await deliver(client, cohort, booking())

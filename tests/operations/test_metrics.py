@@ -14,8 +14,8 @@ from scheduling_service.config import Settings
 from scheduling_service.notifications.dispatcher import Dispatcher
 from tests.calcom_bodies import booking, deliver, encode
 from tests.conftest import Tokens
+from tests.factories import create_application
 from tests.operations.scrape import Samples, parse, value
-from tests.setup_data import create_application, create_cohort, create_org
 
 
 async def scrape(client: AsyncClient) -> Samples:
@@ -23,12 +23,6 @@ async def scrape(client: AsyncClient) -> Samples:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     return parse(response.text)
-
-
-@pytest.fixture
-async def cohort(client: AsyncClient, tokens: Tokens) -> dict[str, Any]:
-    org = await create_org(client, tokens, admin_emails=["one@acme.example", "two@acme.example"])
-    return await create_cohort(client, tokens, org)
 
 
 def delivered(samples: Samples, trigger: str, outcome: str) -> float:
@@ -195,6 +189,7 @@ async def test_pool_gauge_counts_connections_in_use(client: AsyncClient, app: Fa
     assert value(await scrape(client), "scheduling_db_pool_size") >= pool_size
 
 
+@pytest.mark.commits  # alerts due by now()
 async def test_outbox_depth_is_the_pending_alerts(
     client: AsyncClient, cohort: dict[str, Any]
 ) -> None:
@@ -222,6 +217,7 @@ class RefusingMailServer:
         raise ConnectionRefusedError("the mail server is down")
 
 
+@pytest.mark.commits  # alerts due by now()
 async def test_failed_alert_sends_are_counted_and_stay_in_the_outbox(
     client: AsyncClient, app: FastAPI, settings: Settings, cohort: dict[str, Any]
 ) -> None:

@@ -16,14 +16,9 @@ from scheduling_service.db import SessionMaker
 from scheduling_service.orphans.repository import _SAME, _SIMILAR
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
-from tests.setup_data import create_application, create_cohort, create_org
+from tests.factories import create_application, create_cohort, create_org
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-async def cohort(client: AsyncClient, tokens: Tokens) -> Json:
-    return await create_cohort(client, tokens, await create_org(client, tokens))
 
 
 def member(tokens: Tokens, cohort: Json) -> dict[str, str]:
@@ -55,7 +50,8 @@ async def test_candidates_are_the_cohorts_applications_like_the_booker_best_firs
         ("j.a.n.e.doe.work@corp.example", "Robin Kent"),
     ]:
         await create_application(client, tokens, cohort, email=email, name=name)
-    other = await create_cohort(client, tokens, await create_org(client, tokens, name="Other"))
+    other_org = await create_org(client, tokens, name="Other")
+    other = await create_cohort(client, tokens, other_org["id"])
     await create_application(client, tokens, other, email="janedoe@example.com", name="Jane Doe")
     orphan_id = await orphan(client, cohort, 1, "j.a.n.e.doe+spring@example.com", "Jane Doe")
 
@@ -195,6 +191,7 @@ def statements_counted(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
+@pytest.mark.commits  # counts the statements on the app's own engine
 async def test_the_list_ranks_a_whole_page_in_the_same_statements_as_one_orphan(
     client: AsyncClient, tokens: Tokens, cohort: Json, app: FastAPI
 ) -> None:
@@ -222,7 +219,9 @@ async def test_the_detail_reads_ten_candidates_in_the_same_statements_as_one(
             client, tokens, cohort, email=f"pat.lee.{n}@example.com", name="Pat Lee"
         )
     ten = await orphan(client, cohort, 0, "pat.lee@example.com", "Pat Lee")
-    small = await create_cohort(client, tokens, await create_org(client, tokens, name="Small"))
+    small = await create_cohort(
+        client, tokens, (await create_org(client, tokens, name="Small"))["id"]
+    )
     await create_application(client, tokens, small, email="pat.lee@example.com", name="Pat Lee")
     one = await orphan(client, small, 1, "patlee@example.com", "Pat Lee")
 

@@ -8,19 +8,9 @@ from httpx import AsyncClient
 
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
-from tests.setup_data import create_application, create_cohort, create_org
+from tests.factories import create_application, create_cohort, create_org
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-async def org(client: AsyncClient, tokens: Tokens) -> Json:
-    return await create_org(client, tokens)
-
-
-@pytest.fixture
-async def cohort(client: AsyncClient, tokens: Tokens, org: Json) -> Json:
-    return await create_cohort(client, tokens, org)
 
 
 def admin(tokens: Tokens, cohort: Json, sub: str = "ada") -> dict[str, str]:
@@ -171,7 +161,7 @@ async def test_dismissal_is_recorded_with_the_acting_admin(
 async def test_match_to_an_application_of_another_cohort_answers_409(
     client: AsyncClient, tokens: Tokens, org: Json, cohort: Json
 ) -> None:
-    other = await create_cohort(client, tokens, org, name="Other")
+    other = await create_cohort(client, tokens, org["id"], name="Other")
     elsewhere = await create_application(client, tokens, other)
     orphan_id = await orphan_from(client, cohort, email="other@example.com")
 
@@ -218,6 +208,7 @@ async def test_another_organization_sees_no_orphan(
     assert response.status_code == 404
 
 
+@pytest.mark.commits  # two admins at once
 async def test_two_admins_matching_at_once_one_wins(
     client: AsyncClient, tokens: Tokens, cohort: Json
 ) -> None:

@@ -3,13 +3,11 @@
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select, text
 
@@ -19,33 +17,14 @@ from scheduling_service.models import CalcomConnection, MessageKind, OutboxMessa
 from scheduling_service.notifications.templates import render
 from scheduling_service.reconciliation.secrets import KeyBox, key_box
 from scheduling_service.reconciliation.service import Reconciler, RunStopped, reconcile_cohort
-from tests.api.factories import assert_problem, create_application, create_cohort, create_org
 from tests.calcom_bodies import deliver
 from tests.conftest import Tokens
+from tests.factories import ADMINS, assert_problem, create_application, create_org
 from tests.fake_calcom_api import API_KEY, FakeCalcomServer
 from tests.operations.scrape import parse, value
 
 Json = dict[str, Any]
-ADMINS = ["ops@acme.example.org", "lead@acme.example.org"]
 START = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeCalcomServer]:
-    with FakeCalcomServer() as server:
-        yield server
-
-
-@pytest.fixture
-def sessionmaker(app: FastAPI) -> SessionMaker:
-    maker: SessionMaker = app.state.sessionmaker
-    return maker
-
-
-@pytest.fixture
-async def cohort(client: AsyncClient, tokens: Tokens) -> Json:
-    org = await create_org(client, tokens, admin_emails=ADMINS)
-    return await create_cohort(client, tokens, org["id"])
 
 
 def admin(tokens: Tokens, cohort: Json) -> dict[str, str]:
@@ -53,9 +32,9 @@ def admin(tokens: Tokens, cohort: Json) -> dict[str, str]:
 
 
 async def connect(
-    client: AsyncClient, tokens: Tokens, cohort: Json, fake: FakeCalcomServer, **fields: Any
+    client: AsyncClient, tokens: Tokens, cohort: Json, fake_calcom: FakeCalcomServer, **fields: Any
 ) -> Json:
-    body = {"api_key": API_KEY, "base_url": fake.base_url, **fields}
+    body = {"api_key": API_KEY, "base_url": fake_calcom.base_url, **fields}
     answer = await client.put(
         f"/v1/cohorts/{cohort['id']}/calcom-connection", json=body, headers=admin(tokens, cohort)
     )
@@ -106,13 +85,13 @@ async def test_the_api_key_is_write_only_and_encrypted_at_rest(
     client: AsyncClient,
     tokens: Tokens,
     cohort: Json,
-    fake: FakeCalcomServer,
+    fake_calcom: FakeCalcomServer,
     sessionmaker: SessionMaker,
     settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    answer = await connect(client, tokens, cohort, fake, event_type_ids=[12, 12, 7])
+    answer = await connect(client, tokens, cohort, fake_calcom, event_type_ids=[12, 12, 7])
     shown = await read_cohort(client, tokens, cohort)
     async with sessionmaker() as session:
         stored = await session.get(CalcomConnection, uuid.UUID(cohort["id"]))
@@ -123,7 +102,7 @@ async def test_the_api_key_is_write_only_and_encrypted_at_rest(
         )
 
     assert answer == {
-        "base_url": fake.base_url,
+        "base_url": fake_calcom.base_url,
         "event_type_ids": [12, 7],
         "last_run_at": None,
         "last_success_at": None,
@@ -137,7 +116,7 @@ async def test_the_api_key_is_write_only_and_encrypted_at_rest(
 
 
 async def test_only_the_cohorts_org_admin_sets_or_removes_the_connection(
-    client: AsyncClient, tokens: Tokens, cohort: Json, fake: FakeCalcomServer
+    client: AsyncClient, tokens: Tokens, cohort: Json, fake_calcom: FakeCalcomServer
 ) -> None:
     path = f"/v1/cohorts/{cohort['id']}/calcom-connection"
     body = {"api_key": API_KEY}
@@ -150,7 +129,7 @@ async def test_only_the_cohorts_org_admin_sets_or_removes_the_connection(
 
     assert_problem(as_member, 403, "forbidden")
     assert_problem(as_stranger, 404, "not-found")
-    await connect(client, tokens, cohort, fake)
+    await connect(client, tokens, cohort, fake_calcom)
     removed = await client.delete(path, headers=admin(tokens, cohort))
     assert removed.status_code == 204, removed.text
     assert (await read_cohort(client, tokens, cohort))["calcom_connection"] is None
@@ -158,20 +137,20 @@ async def test_only_the_cohorts_org_admin_sets_or_removes_the_connection(
 
 
 async def test_a_booking_the_webhook_missed_is_applied_once_and_its_late_webhook_changes_nothing(
-    client: AsyncClient, tokens: Tokens, cohort: Json, fake: FakeCalcomServer
+    client: AsyncClient, tokens: Tokens, cohort: Json, fake_calcom: FakeCalcomServer
 ) -> None:
     application = await create_application(
         client, tokens, cohort, email="jane@example.org", status="waiting_first_round"
     )
-    await connect(client, tokens, cohort, fake)
-    uid = fake.calcom.create("Jane@Example.org", "Jane", START)
+    await connect(client, tokens, cohort, fake_calcom)
+    uid = fake_calcom.calcom.create("Jane@Example.org", "Jane", START)
 
     dry = await reconcile(client, tokens, cohort, dry_run=True)
     untouched = await read_application(client, tokens, application)
     applied = await reconcile(client, tokens, cohort)
     scheduled = await read_application(client, tokens, application)
     again = await reconcile(client, tokens, cohort)
-    late = await deliver(client, cohort, fake.calcom.webhooks[-1])
+    late = await deliver(client, cohort, fake_calcom.calcom.webhooks[-1])
 
     assert dry["applied"] is False
     assert [(c["booking_uid"], c["change"], c["outcome"]) for c in dry["changes"]] == [
@@ -203,11 +182,11 @@ async def test_a_booking_the_webhook_missed_is_applied_once_and_its_late_webhook
 
 
 async def test_since_reaches_back_past_the_watermark(
-    client: AsyncClient, tokens: Tokens, cohort: Json, fake: FakeCalcomServer
+    client: AsyncClient, tokens: Tokens, cohort: Json, fake_calcom: FakeCalcomServer
 ) -> None:
-    await connect(client, tokens, cohort, fake)
-    fake.calcom.clock = datetime.now(UTC) - timedelta(days=10)
-    old = fake.calcom.create("old@example.org", "Old", START)
+    await connect(client, tokens, cohort, fake_calcom)
+    fake_calcom.calcom.clock = datetime.now(UTC) - timedelta(days=10)
+    old = fake_calcom.calcom.create("old@example.org", "Old", START)
     assert (await reconcile(client, tokens, cohort))["changes"] == []  # 72 h back: not `old`
 
     found = await reconcile(client, tokens, cohort, since="2020-01-01T00:00:00Z")
@@ -219,10 +198,10 @@ async def test_a_refused_key_is_visible_and_alerts_the_admins_once(
     client: AsyncClient,
     tokens: Tokens,
     cohort: Json,
-    fake: FakeCalcomServer,
+    fake_calcom: FakeCalcomServer,
     sessionmaker: SessionMaker,
 ) -> None:
-    await connect(client, tokens, cohort, fake, api_key="cal_live_revoked")
+    await connect(client, tokens, cohort, fake_calcom, api_key="cal_live_revoked")
     path = f"/v1/cohorts/{cohort['id']}/reconcile"
 
     first = await client.post(path, json={}, headers=admin(tokens, cohort))
@@ -242,24 +221,27 @@ async def test_a_refused_key_is_visible_and_alerts_the_admins_once(
     assert status["last_error"] == "Cal.com refused the API key (401)"
     assert status["last_success_at"] is None
     assert sorted(alerts) == sorted(ADMINS)
-    await connect(client, tokens, cohort, fake)
+    await connect(client, tokens, cohort, fake_calcom)
     await reconcile(client, tokens, cohort)
     healed = (await read_cohort(client, tokens, cohort))["calcom_connection"]
     assert healed["last_error"] is None
     assert healed["last_success_at"] is not None
 
 
+@pytest.mark.commits  # two replicas at once
 async def test_two_replicas_reconciling_at_once_apply_each_change_once(
     client: AsyncClient,
     tokens: Tokens,
     cohort: Json,
-    fake: FakeCalcomServer,
+    fake_calcom: FakeCalcomServer,
     sessionmaker: SessionMaker,
     settings: Settings,
 ) -> None:
-    await connect(client, tokens, cohort, fake)
+    await connect(client, tokens, cohort, fake_calcom)
     for n in range(30):
-        fake.calcom.create(f"person{n}@example.org", f"Person {n}", START + timedelta(hours=n))
+        fake_calcom.calcom.create(
+            f"person{n}@example.org", f"Person {n}", START + timedelta(hours=n)
+        )
     replicas = [Reconciler(sessionmaker, settings), Reconciler(sessionmaker, settings)]
 
     ran = await asyncio.gather(*(replica.run_due() for replica in replicas))
@@ -276,11 +258,11 @@ async def test_two_replicas_reconciling_at_once_apply_each_change_once(
 
 
 async def test_applied_changes_are_counted_in_metrics(
-    client: AsyncClient, tokens: Tokens, cohort: Json, fake: FakeCalcomServer
+    client: AsyncClient, tokens: Tokens, cohort: Json, fake_calcom: FakeCalcomServer
 ) -> None:
-    await connect(client, tokens, cohort, fake)
+    await connect(client, tokens, cohort, fake_calcom)
     before = parse((await client.get("/metrics")).text)
-    fake.calcom.create("nobody@example.org", "Nobody", START)
+    fake_calcom.calcom.create("nobody@example.org", "Nobody", START)
 
     await reconcile(client, tokens, cohort)
     await reconcile(client, tokens, cohort, dry_run=True)
@@ -299,10 +281,10 @@ async def test_a_key_encrypted_under_another_secrets_key_asks_for_the_connection
     client: AsyncClient,
     tokens: Tokens,
     cohort: Json,
-    fake: FakeCalcomServer,
+    fake_calcom: FakeCalcomServer,
     sessionmaker: SessionMaker,
 ) -> None:
-    await connect(client, tokens, cohort, fake)
+    await connect(client, tokens, cohort, fake_calcom)
     async with sessionmaker() as session, session.begin():
         other = KeyBox(Fernet.generate_key()).seal(API_KEY)
         await session.execute(
@@ -323,11 +305,11 @@ async def test_the_refused_key_alert_tells_the_admins_what_to_do(
     client: AsyncClient,
     tokens: Tokens,
     cohort: Json,
-    fake: FakeCalcomServer,
+    fake_calcom: FakeCalcomServer,
     sessionmaker: SessionMaker,
     settings: Settings,
 ) -> None:
-    await connect(client, tokens, cohort, fake, api_key="cal_live_revoked")
+    await connect(client, tokens, cohort, fake_calcom, api_key="cal_live_revoked")
     await client.post(
         f"/v1/cohorts/{cohort['id']}/reconcile", json={}, headers=admin(tokens, cohort)
     )
@@ -362,12 +344,12 @@ async def test_a_run_stopped_by_a_shutdown_is_taken_up_by_the_next(
     client: AsyncClient,
     tokens: Tokens,
     cohort: Json,
-    fake: FakeCalcomServer,
+    fake_calcom: FakeCalcomServer,
     sessionmaker: SessionMaker,
     settings: Settings,
 ) -> None:
-    await connect(client, tokens, cohort, fake)
-    fake.calcom.create("first@example.org", "First", START)
+    await connect(client, tokens, cohort, fake_calcom)
+    fake_calcom.calcom.create("first@example.org", "First", START)
     stopping = asyncio.Event()
     stopping.set()
 

@@ -19,8 +19,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from scheduling_service.app import create_app
 from scheduling_service.config import Settings
-from tests.conftest import JWT_SECRET
-from tests.e2e.server import ServiceProcess, service_env
+from tests.server import start_service
 
 
 def b64url(data: bytes) -> str:
@@ -56,14 +55,9 @@ async def serve(settings: Settings, database_url: str) -> AsyncIterator[AsyncCli
 @asynccontextmanager
 async def served_process(database_url: str, **env: str) -> AsyncIterator[AsyncClient]:
     """`scheduling-service serve` with the suite's JWT secret and `env`, and a client of it."""
-    server = ServiceProcess(service_env(database_url, JWT_SECRET=JWT_SECRET, **env))
-    server.start()
-    try:
+    with start_service(database_url, **env) as server:
         async with AsyncClient(base_url=server.base_url, timeout=60) as client:
             yield client
-    finally:
-        server.stop()
-        server.log.unlink(missing_ok=True)
 
 
 @dataclass

@@ -7,7 +7,7 @@ alert impossible to encode, so it was never sent.
 """
 
 import html
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,9 +15,12 @@ import pytest
 
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
-from tests.notifications.conftest import Received, SmtpServer, eventually
+from tests.factories import create_cohort, create_org
+from tests.mail import Received, SmtpServer, eventually
 from tests.security.conftest import served_process
-from tests.setup_data import create_cohort, create_org
+
+# Real commits (tests/conftest.py): a server process reads what the test committed
+pytestmark = pytest.mark.commits
 
 ADMIN = "ada@acme.example"
 INJECTION = (
@@ -42,14 +45,6 @@ HEADERS = {"Subject", "From", "To", "Date", "Message-ID", "MIME-Version", "Conte
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 async def served(
     client: httpx.AsyncClient, database_url: str, smtp: SmtpServer
 ) -> AsyncIterator[httpx.AsyncClient]:
@@ -69,7 +64,7 @@ async def test_booker_text_never_changes_an_alerts_headers_or_structure(
     served: httpx.AsyncClient, tokens: Tokens, smtp: SmtpServer
 ) -> None:
     org = await create_org(served, tokens, admin_emails=[ADMIN])
-    cohort = await create_cohort(served, tokens, org, name=HOSTILE_COHORT)
+    cohort = await create_cohort(served, tokens, org["id"], name=HOSTILE_COHORT)
     for n, fields in enumerate(BOOKINGS):
         response = await deliver(served, cohort, _booking(n, *fields))
         assert response.json()["outcome"] == "orphaned", response.text

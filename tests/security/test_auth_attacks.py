@@ -20,8 +20,8 @@ from httpx import AsyncClient
 from jwt.algorithms import RSAAlgorithm
 
 from scheduling_service.config import Settings
-from tests.api.factories import assert_problem
 from tests.conftest import JWT_SECRET, Tokens
+from tests.factories import assert_problem
 from tests.security.conftest import Jwks, hs256, serve, unsigned
 
 # Attackers pick short keys on purpose (an empty one, a test secret used with HS512).

@@ -14,11 +14,10 @@ from httpx import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from tests.api.factories import assert_problem
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
+from tests.factories import assert_problem, create_application, create_cohort, create_org
 from tests.security.conftest import served_process
-from tests.setup_data import create_application, create_cohort, create_org
 
 QUEUE_TIMEOUT_SECONDS = 0.5
 IN_FLIGHT = 6
@@ -60,7 +59,7 @@ async def test_rankings_beyond_the_workers_limit_get_503_while_a_delivery_is_ans
     }
     async with served_process(database_url, **env) as served:
         org = await create_org(served, tokens)
-        cohort = await create_cohort(served, tokens, org)
+        cohort = await create_cohort(served, tokens, org["id"])
         await create_application(
             served, tokens, cohort, email="jane.doe@example.org", name="Jane Doe"
         )

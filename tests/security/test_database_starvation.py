@@ -14,11 +14,10 @@ from httpx import AsyncClient, Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from tests.api.factories import assert_problem
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
+from tests.factories import assert_problem, create_application, create_cohort, create_org
 from tests.security.conftest import served_process
-from tests.setup_data import create_application, create_cohort, create_org
 
 API_POOL = 2
 STATEMENT_TIMEOUT_MS = 1000
@@ -64,7 +63,7 @@ async def test_api_statements_time_out_and_the_webhook_keeps_connections_of_its_
     }
     async with served_process(database_url, **env) as served:
         org = await create_org(served, tokens)
-        cohort = await create_cohort(served, tokens, org)
+        cohort = await create_cohort(served, tokens, org["id"])
         held = await create_application(served, tokens, cohort, email="held@example.org")
         await create_application(served, tokens, cohort, email="booker@example.org")
         admin = tokens("admin", org["id"])

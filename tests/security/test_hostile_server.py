@@ -16,29 +16,17 @@ import jwt
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from scheduling_service.calcom.signature import sign
 from tests.calcom_bodies import booking, encode
 from tests.conftest import JWT_SECRET
-from tests.e2e.server import ServiceProcess, service_env
-from tests.faults.harness import Cohort, admin_headers, seed
+from tests.faults.harness import Cohort, admin_headers, post_signed, seed
 from tests.operations.scrape import parse
-
-
-def start_server(database_url: str, tmp_path: Path, **settings: str) -> ServiceProcess:
-    env = service_env(
-        database_url, JWT_SECRET=JWT_SECRET, JOURNAL_DIR=str(tmp_path / "journal"), **settings
-    )
-    server = ServiceProcess(env)
-    server.start()
-    return server
+from tests.server import ServiceProcess, start_service
 
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServiceProcess]:
-    process = start_server(database_url, tmp_path, RUN_DISPATCHER="false")
-    yield process
-    process.stop()
-    process.log.unlink(missing_ok=True)
+    with start_service(database_url, tmp_path, RUN_DISPATCHER="false") as process:
+        yield process
 
 
 @pytest.fixture
@@ -48,23 +36,12 @@ async def http(server: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def cohort(http: httpx.AsyncClient, database_url: str) -> Cohort:
+async def seeded(http: httpx.AsyncClient, database_url: str) -> Cohort:
     engine = create_async_engine(database_url)
     try:
         return await seed(http, engine, applications=1)
     finally:
         await engine.dispose()
-
-
-async def post_signed(http: httpx.AsyncClient, cohort: Cohort, body: bytes) -> httpx.Response:
-    return await http.post(
-        f"/webhooks/calcom/{cohort.id}",
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Cal-Signature-256": sign(body, cohort.secret),
-        },
-    )
 
 
 def log_lines(server: ServiceProcess) -> list[dict[str, Any]]:
@@ -87,14 +64,14 @@ ABSURD_TIMES = [
 
 
 async def test_absurd_times_are_refused_422_and_kept_rejected_with_the_reason(
-    server: ServiceProcess, http: httpx.AsyncClient, cohort: Cohort
+    server: ServiceProcess, http: httpx.AsyncClient, seeded: Cohort
 ) -> None:
     answers = []
     for n, start in enumerate(ABSURD_TIMES):
-        body = encode(booking(uid=f"absurd-{n}", email=cohort.emails[0], start=start))
-        answers.append(await post_signed(http, cohort, body))
+        body = encode(booking(uid=f"absurd-{n}", email=seeded.emails[0], start=start))
+        answers.append(await post_signed(http, seeded, body))
     events = await http.get(
-        f"/v1/cohorts/{cohort.id}/webhook-events", headers=admin_headers(cohort.org_id)
+        f"/v1/cohorts/{seeded.id}/webhook-events", headers=admin_headers(seeded.org_id)
     )
 
     assert [a.status_code for a in answers] == [422] * len(ABSURD_TIMES)
@@ -117,7 +94,7 @@ HEAD_TIMEOUT = 5.0
 async def test_a_thousand_unfinished_heads_do_not_shut_anyone_out(
     database_url: str, tmp_path: Path
 ) -> None:
-    server = start_server(
+    server = start_service(
         database_url,
         tmp_path,
         RUN_DISPATCHER="false",
@@ -204,7 +181,7 @@ async def half_send(port: int, cohort_id: str) -> bytes:
 async def test_half_sent_bodies_are_dropped_and_their_memory_given_back(
     database_url: str, tmp_path: Path
 ) -> None:
-    server = start_server(
+    server = start_service(
         database_url,
         tmp_path,
         RUN_DISPATCHER="false",
@@ -252,10 +229,10 @@ async def test_half_sent_bodies_are_dropped_and_their_memory_given_back(
 
 
 async def test_a_client_hanging_up_mid_body_is_one_info_line_not_a_5xx(
-    server: ServiceProcess, http: httpx.AsyncClient, cohort: Cohort
+    server: ServiceProcess, http: httpx.AsyncClient, seeded: Cohort
 ) -> None:
     _, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(webhook_head(cohort.id, 10_000) + b'{"triggerEvent": "BOOKING_')
+    writer.write(webhook_head(seeded.id, 10_000) + b'{"triggerEvent": "BOOKING_')
     await writer.drain()
     await asyncio.sleep(0.5)  # the route is reading the body
     writer.close()
@@ -288,7 +265,7 @@ def token(**claims: Any) -> dict[str, str]:
 async def test_metrics_token_relative_redirects_and_token_age(
     database_url: str, tmp_path: Path
 ) -> None:
-    server = start_server(
+    server = start_service(
         database_url,
         tmp_path,
         RUN_DISPATCHER="false",

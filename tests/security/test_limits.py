@@ -9,10 +9,9 @@ from httpx import AsyncClient
 
 from scheduling_service.calcom.signature import sign
 from scheduling_service.limits import MAX_QUERY_STRING_BYTES
-from tests.api.factories import assert_problem
 from tests.calcom_bodies import booking, encode
 from tests.conftest import Tokens
-from tests.setup_data import create_cohort, create_org
+from tests.factories import assert_problem, create_cohort, create_org
 
 API_LIMIT = 64 * 1024
 
@@ -77,7 +76,7 @@ async def test_declared_length_over_the_limit_is_refused_on_any_route(
 
 async def test_webhook_keeps_its_own_larger_limit(client: AsyncClient, tokens: Tokens) -> None:
     org = await create_org(client, tokens)
-    cohort = await create_cohort(client, tokens, org)
+    cohort = await create_cohort(client, tokens, org["id"])
     document = booking(uid="uid-large", email="walk-in@example.com")
     document["payload"]["description"] = "x" * (4 * API_LIMIT)
     raw = encode(document)

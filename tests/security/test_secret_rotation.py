@@ -5,6 +5,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
@@ -12,8 +13,8 @@ from sqlalchemy import text
 from scheduling_service.config import Settings
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
+from tests.factories import create_cohort, create_org
 from tests.security.conftest import serve
-from tests.setup_data import create_cohort, create_org
 
 
 async def rotate(client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]) -> str:
@@ -40,7 +41,7 @@ async def test_two_rotations_keep_the_newest_two_secrets_then_only_the_newest(
     app: FastAPI, client: AsyncClient, tokens: Tokens
 ) -> None:
     org = await create_org(client, tokens)
-    cohort = await create_cohort(client, tokens, org)
+    cohort = await create_cohort(client, tokens, org["id"])
     first = cohort["webhook_secret"]
     second = await rotate(client, tokens, cohort)
     third = await rotate(client, tokens, cohort)
@@ -63,11 +64,12 @@ async def test_two_rotations_keep_the_newest_two_secrets_then_only_the_newest(
     assert [e["outcome"] for e in events.json()["items"]] == ["orphaned"] * 3
 
 
+@pytest.mark.commits  # another replica reads what this one committed
 async def test_a_rotation_on_one_replica_is_honoured_by_another_within_seconds(
     client: AsyncClient, tokens: Tokens, settings: Settings, database_url: str
 ) -> None:
     org = await create_org(client, tokens)
-    cohort = await create_cohort(client, tokens, org)
+    cohort = await create_cohort(client, tokens, org["id"])
     first = cohort["webhook_secret"]
     refresh = 3.0
     replica = settings.model_copy(update={"webhook_secrets_refresh_seconds": refresh})

@@ -14,10 +14,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from scheduling_service.calcom.signature import sign
-from tests.api.factories import UNREACHABLE_CALCOM
 from tests.calcom_bodies import booking, deliver, encode
 from tests.conftest import JWT_SECRET, Tokens
-from tests.setup_data import create_application, create_cohort, create_org
+from tests.factories import UNREACHABLE_CALCOM, create_application, create_cohort, create_org
 
 
 async def test_secrets_and_tokens_stay_out_of_logs_problems_and_listings(
@@ -26,7 +25,7 @@ async def test_secrets_and_tokens_stay_out_of_logs_problems_and_listings(
     caplog.set_level(logging.DEBUG)
     system = tokens("system_admin")
     org = await create_org(client, tokens)
-    cohort = await create_cohort(client, tokens, org)
+    cohort = await create_cohort(client, tokens, org["id"])
     admin = tokens("admin", org["id"])
     application = await create_application(client, tokens, cohort)
     rotated = await client.post(f"/v1/cohorts/{cohort['id']}/webhook-secret/rotate", headers=system)

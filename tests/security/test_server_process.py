@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from tests.e2e.server import ServiceProcess, service_env
+from tests.server import ServiceProcess, service_env
 
 # h11 refuses a head still incomplete past 16 KiB (400); a whole head over 16 KiB is refused
 # by the service's protocol (431).

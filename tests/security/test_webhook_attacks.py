@@ -15,10 +15,9 @@ import pytest
 from httpx import AsyncClient, Response
 
 from scheduling_service.calcom.signature import sign
-from tests.api.factories import assert_problem
 from tests.calcom_bodies import booking, encode
 from tests.conftest import Tokens
-from tests.setup_data import create_application, create_cohort, create_org
+from tests.factories import assert_problem, create_application, create_cohort, create_org
 
 Json = dict[str, Any]
 BODY = encode(booking(uid="uid-attack", email="jane.doe@example.com"))
@@ -40,8 +39,8 @@ class Target:
 @pytest.fixture
 async def target(client: AsyncClient, tokens: Tokens) -> Target:
     org = await create_org(client, tokens)
-    cohort = await create_cohort(client, tokens, org)
-    other = await create_cohort(client, tokens, org, name="Other cohort")
+    cohort = await create_cohort(client, tokens, org["id"])
+    other = await create_cohort(client, tokens, org["id"], name="Other cohort")
     application = await create_application(client, tokens, cohort)
     return Target(cohort, other, application, tokens("admin", org["id"]))
 

@@ -9,8 +9,7 @@ from httpx import AsyncClient
 
 from tests.calcom_bodies import booking, deliver, encode
 from tests.conftest import Tokens
-from tests.setup_data import create_application
-from tests.webhooks.test_webhook import events, get_application
+from tests.factories import create_application, events, get_application
 
 Json = dict[str, Any]
 

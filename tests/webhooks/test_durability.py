@@ -26,7 +26,7 @@ from scheduling_service.webhooks.recovery import Recovery
 from scheduling_service.webhooks.service import Intake, retry_due_failures
 from tests.calcom_bodies import booking, deliver, encode, sample
 from tests.conftest import Tokens
-from tests.setup_data import create_application
+from tests.factories import create_application
 
 Json = dict[str, Any]
 
@@ -173,6 +173,7 @@ async def test_delivery_while_database_unreachable_is_journaled_then_applied(
     assert not working.journal.has_entries()
 
 
+@pytest.mark.commits  # a pooled connection of its own, cut by the server
 async def test_a_pooled_connection_the_server_cut_costs_no_delivery(
     app: FastAPI, client: AsyncClient, tokens: Tokens, cohort: Json, database_url: str
 ) -> None:

@@ -9,11 +9,9 @@ from httpx import AsyncClient
 from scheduling_service.calcom.signature import sign
 from scheduling_service.config import Settings
 from scheduling_service.limits import MAX_QUERY_STRING_BYTES
-from tests.api.factories import assert_problem
 from tests.calcom_bodies import booking, encode
 from tests.conftest import Tokens
-from tests.setup_data import create_application
-from tests.webhooks.test_webhook import events
+from tests.factories import assert_problem, create_application, events
 
 SPA = "https://app.example.org"
 

@@ -18,8 +18,10 @@ from scheduling_service.models import WebhookOutcome
 from scheduling_service.webhooks.repository import WebhookEventRepository
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
-from tests.setup_data import create_application
-from tests.webhooks.test_webhook import events, get_application, history
+from tests.factories import create_application, events, get_application, history
+
+# Real commits (tests/conftest.py): concurrent deliveries, and reads on connections of their own.
+pytestmark = pytest.mark.commits
 
 Json = dict[str, Any]
 

@@ -7,8 +7,7 @@ from httpx import AsyncClient
 
 from tests.calcom_bodies import deliver, no_show_updated, sample, seated
 from tests.conftest import Tokens
-from tests.setup_data import create_application
-from tests.webhooks.test_webhook import events, get_application, history
+from tests.factories import create_application, events, get_application, history
 
 Json = dict[str, Any]
 

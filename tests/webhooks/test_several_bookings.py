@@ -3,12 +3,12 @@
 from datetime import datetime
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
-from tests.setup_data import create_application
-from tests.webhooks.test_webhook import get_application, history
+from tests.factories import create_application, get_application, history
 
 Json = dict[str, Any]
 
@@ -80,6 +80,7 @@ async def test_cancelling_the_current_booking_falls_back_to_the_other_live_one(
     assert (final["status"], final["interview"]) == ("waiting_first_round", None)
 
 
+@pytest.mark.commits  # bookings ordered by creation time (one transaction's now())
 async def test_the_most_recently_created_remaining_booking_becomes_current(
     client: AsyncClient, tokens: Tokens, cohort: Json
 ) -> None:

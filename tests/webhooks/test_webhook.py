@@ -11,50 +11,16 @@ from sqlalchemy import text
 
 from tests.calcom_bodies import booking, deliver, encode, sample
 from tests.conftest import Tokens
-from tests.setup_data import create_application, create_cohort
+from tests.factories import (
+    create_application,
+    create_cohort,
+    events,
+    get_application,
+    history,
+    open_orphans,
+)
 
 Json = dict[str, Any]
-
-
-async def get_application(client: AsyncClient, tokens: Tokens, application: Json) -> Json:
-    response = await client.get(
-        f"/v1/applications/{application['id']}",
-        headers=tokens("system_admin"),
-    )
-    assert response.status_code == 200, response.text
-    body: Json = response.json()
-    return body
-
-
-async def history(client: AsyncClient, tokens: Tokens, application: Json) -> list[Json]:
-    response = await client.get(
-        f"/v1/applications/{application['id']}/history",
-        headers=tokens("system_admin"),
-    )
-    assert response.status_code == 200, response.text
-    entries: list[Json] = response.json()["items"]
-    return entries
-
-
-async def events(client: AsyncClient, tokens: Tokens, cohort: Json, **params: str) -> list[Json]:
-    response = await client.get(
-        f"/v1/cohorts/{cohort['id']}/webhook-events",
-        params=params,
-        headers=tokens("admin", cohort["organization_id"]),
-    )
-    assert response.status_code == 200, response.text
-    items: list[Json] = response.json()["items"]
-    return items
-
-
-async def open_orphans(client: AsyncClient, tokens: Tokens, cohort: Json) -> int:
-    response = await client.get(
-        f"/v1/cohorts/{cohort['id']}/orphaned-interviews/count",
-        headers=tokens("member", cohort["organization_id"]),
-    )
-    assert response.status_code == 200, response.text
-    count: int = response.json()["open"]
-    return count
 
 
 async def test_sample_booking_created_schedules_the_first_round(
@@ -278,6 +244,7 @@ async def test_seated_cancellation_cancels_only_the_attendee_who_left(
     assert (await get_application(client, tokens, john))["status"] == "first_round_scheduled"
 
 
+@pytest.mark.commits  # concurrent copies of one delivery
 async def test_concurrent_copies_of_one_delivery_apply_once(
     client: AsyncClient, tokens: Tokens, cohort: Json
 ) -> None:
@@ -339,7 +306,7 @@ async def test_application_id_in_metadata_wins_over_email(
 async def test_application_id_of_another_cohort_is_not_used(
     client: AsyncClient, tokens: Tokens, org: Json, cohort: Json
 ) -> None:
-    elsewhere = await create_cohort(client, tokens, org, name="Other cohort")
+    elsewhere = await create_cohort(client, tokens, org["id"], name="Other cohort")
     stranger = await create_application(client, tokens, elsewhere, email="x@example.com")
     mine = await create_application(client, tokens, cohort)
 
@@ -531,7 +498,7 @@ async def test_unsigned_or_badly_signed_delivery_is_refused_and_changes_nothing(
 async def test_delivery_signed_with_another_cohorts_secret_is_refused(
     client: AsyncClient, tokens: Tokens, org: Json, cohort: Json
 ) -> None:
-    other = await create_cohort(client, tokens, org, name="Other")
+    other = await create_cohort(client, tokens, org["id"], name="Other")
 
     response = await deliver(
         client, cohort, sample("booking_created"), secret=other["webhook_secret"]

@@ -5,27 +5,16 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.api.factories import (
+from tests.conftest import Tokens
+from tests.factories import (
     assert_problem,
     book,
     create_application,
     create_cohort,
-    create_org,
     move_status,
 )
-from tests.conftest import Tokens
 
 SCHEDULED_STATUSES = ["first_round_scheduled", "second_round_scheduled"]
-
-
-@pytest.fixture
-async def org(client: AsyncClient, tokens: Tokens) -> dict[str, Any]:
-    return await create_org(client, tokens)
-
-
-@pytest.fixture
-async def cohort(client: AsyncClient, tokens: Tokens, org: dict[str, Any]) -> dict[str, Any]:
-    return await create_cohort(client, tokens, org["id"])
 
 
 async def list_all(
@@ -83,7 +72,7 @@ async def test_org_admin_creates_application_submitted_by_default(
 async def test_created_application_is_readable_by_members(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
-    created = await create_application(client, tokens, cohort)
+    created = await create_application(client, tokens, cohort, status=None)
 
     response = await client.get(
         f"/v1/applications/{created['id']}", headers=tokens("member", cohort["organization_id"])
@@ -185,7 +174,7 @@ async def test_invalid_application_is_refused(
 async def test_duplicate_contact_email_in_cohort_is_a_conflict(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any], duplicate: str
 ) -> None:
-    first = await create_application(client, tokens, cohort, email="jane@example.org")
+    first = await create_application(client, tokens, cohort, email="jane@example.org", status=None)
 
     response = await client.post(
         f"/v1/cohorts/{cohort['id']}/applications",
@@ -201,9 +190,11 @@ async def test_same_email_may_apply_to_another_cohort(
     client: AsyncClient, tokens: Tokens, org: dict[str, Any], cohort: dict[str, Any]
 ) -> None:
     other = await create_cohort(client, tokens, org["id"], "Autumn 2027")
-    await create_application(client, tokens, cohort, email="jane@example.org")
+    await create_application(client, tokens, cohort, email="jane@example.org", status=None)
 
-    application = await create_application(client, tokens, other, email="Jane@Example.org")
+    application = await create_application(
+        client, tokens, other, email="Jane@Example.org", status=None
+    )
 
     assert application["cohort_id"] == other["id"]
 
@@ -292,7 +283,7 @@ async def test_interview_that_has_ended_is_marked_past(
 async def test_allowed_manual_move_changes_status_and_records_history(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
-    application = await create_application(client, tokens, cohort)
+    application = await create_application(client, tokens, cohort, status=None)
 
     response = await client.post(
         f"/v1/applications/{application['id']}/status",
@@ -367,7 +358,7 @@ async def test_refused_manual_move_is_a_conflict_and_changes_nothing(
 async def test_member_cannot_move_status(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
-    application = await create_application(client, tokens, cohort)
+    application = await create_application(client, tokens, cohort, status=None)
 
     response = await client.post(
         f"/v1/applications/{application['id']}/status",
@@ -388,7 +379,7 @@ async def test_member_cannot_move_status(
 async def test_invalid_status_move_is_refused(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any], body: dict[str, str]
 ) -> None:
-    application = await create_application(client, tokens, cohort)
+    application = await create_application(client, tokens, cohort, status=None)
 
     response = await client.post(
         f"/v1/applications/{application['id']}/status",
@@ -403,7 +394,7 @@ async def test_history_lists_every_change_oldest_first(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
     org_id = cohort["organization_id"]
-    application = await create_application(client, tokens, cohort)
+    application = await create_application(client, tokens, cohort, status=None)
     await move_status(client, tokens, application, org_id, "under_review", "first look")
     await move_status(client, tokens, application, org_id, "waiting_first_round")
     await move_status(client, tokens, application, org_id, "waitlist", "full round")
@@ -432,7 +423,7 @@ async def test_history_pages_continue_in_order(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
     org_id = cohort["organization_id"]
-    application = await create_application(client, tokens, cohort)
+    application = await create_application(client, tokens, cohort, status=None)
     await move_status(client, tokens, application, org_id, "under_review")
     await move_status(client, tokens, application, org_id, "submitted")
     path = f"/v1/applications/{application['id']}/history"

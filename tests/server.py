@@ -17,6 +17,8 @@ import h11
 import httpx
 
 BIN = Path(sys.executable).parent
+# The suite's HS256 secret, shared by its apps and its server processes (tests/conftest.py).
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-keys"
 STARTUP_SECONDS = 30
 
 
@@ -68,6 +70,15 @@ class ServiceProcess:
                 raise TimeoutError(f"server did not become healthy:\n{self.output()}")
             time.sleep(0.1)
 
+    def __enter__(self) -> "ServiceProcess":
+        if self.process is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        self.log.unlink(missing_ok=True)
+
     def stop(self) -> int:
         """SIGTERM, as an orchestrator stops it; answers the exit code."""
         return self._end(signal.SIGTERM)
@@ -89,16 +100,23 @@ class ServiceProcess:
             return self.process.wait()
 
 
+def start_service(
+    database_url: str, tmp_path: Path | None = None, **settings: str
+) -> ServiceProcess:
+    """`scheduling-service serve` on `database_url` with the suite's JWT secret (and its
+    journal under `tmp_path`), started and healthy; stop it, or use it in a `with`."""
+    if tmp_path is not None:
+        settings = {"JOURNAL_DIR": str(tmp_path / "journal"), **settings}
+    server = ServiceProcess(service_env(database_url, JWT_SECRET=JWT_SECRET, **settings))
+    server.start()
+    return server
+
+
 @contextmanager
 def running_server(env: dict[str, str]) -> Iterator[str]:
     """Start the server on a free loopback port; yield its base URL; stop it."""
-    server = ServiceProcess(env)
-    server.start()
-    try:
+    with ServiceProcess(env) as server:
         yield server.base_url
-    finally:
-        server.stop()
-        server.log.unlink(missing_ok=True)
 
 
 async def pipelined(port: int, requests: list[bytes], connections: int) -> Counter[int]:

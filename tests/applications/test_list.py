@@ -4,8 +4,8 @@ import pytest
 from httpx import AsyncClient
 
 from scheduling_service.applications import repository
-from tests.api.factories import assert_problem, create_application, create_cohort, create_org
 from tests.conftest import Tokens
+from tests.factories import assert_problem, create_application, create_cohort
 
 # name, email, status
 PEOPLE = [
@@ -16,12 +16,6 @@ PEOPLE = [
     ("Eve Adams", "eve@alice-corp.example.org", "accepted"),
     ("Frank Miller", "frank@example.org", "declined"),
 ]
-
-
-@pytest.fixture
-async def cohort(client: AsyncClient, tokens: Tokens) -> dict[str, Any]:
-    org = await create_org(client, tokens)
-    return await create_cohort(client, tokens, org["id"])
 
 
 @pytest.fixture
@@ -50,6 +44,7 @@ async def names(
 
 
 @pytest.mark.usefixtures("people")
+@pytest.mark.commits  # lists newest first: rows of one transaction share now()
 async def test_list_without_filters_shows_every_application_newest_first(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
@@ -68,8 +63,8 @@ async def test_list_shows_only_the_cohorts_own_applications(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
     other = await create_cohort(client, tokens, cohort["organization_id"], "Other")
-    mine = await create_application(client, tokens, cohort, email="mine@example.org")
-    await create_application(client, tokens, other, email="theirs@example.org")
+    mine = await create_application(client, tokens, cohort, email="mine@example.org", status=None)
+    await create_application(client, tokens, other, email="theirs@example.org", status=None)
 
     response = await client.get(
         f"/v1/cohorts/{cohort['id']}/applications", headers=tokens("system_admin")
@@ -147,11 +142,14 @@ async def test_search_combines_with_filters(
     ]
 
 
+@pytest.mark.commits  # lists newest first: rows of one transaction share now()
 async def test_limit_2_walks_five_applications_without_repeats(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
     created = [
-        await create_application(client, tokens, cohort, name=f"P{i}", email=f"p{i}@example.org")
+        await create_application(
+            client, tokens, cohort, name=f"P{i}", email=f"p{i}@example.org", status=None
+        )
         for i in range(5)
     ]
     headers = tokens("member", cohort["organization_id"])
@@ -181,7 +179,7 @@ async def test_filtered_pages_keep_the_filter(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
     for i in range(3):
-        await create_application(client, tokens, cohort, email=f"s{i}@example.org")
+        await create_application(client, tokens, cohort, email=f"s{i}@example.org", status=None)
         await create_application(
             client, tokens, cohort, email=f"a{i}@example.org", status="accepted"
         )
@@ -208,7 +206,7 @@ async def test_exactly_full_last_page_has_no_next_cursor(
     client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]
 ) -> None:
     for i in range(2):
-        await create_application(client, tokens, cohort, email=f"p{i}@example.org")
+        await create_application(client, tokens, cohort, email=f"p{i}@example.org", status=None)
 
     response = await client.get(
         f"/v1/cohorts/{cohort['id']}/applications",

@@ -5,14 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from httpx import AsyncClient
 
-from tests.api.factories import (
+from tests.calcom_bodies import booking, deliver
+from tests.conftest import Tokens
+from tests.factories import (
     assert_problem,
-    booking_body,
     create_cohort,
     create_org,
-    deliver,
 )
-from tests.conftest import Tokens
 
 HEX_64 = re.compile(r"[0-9a-f]{64}")
 
@@ -195,18 +194,13 @@ async def test_after_rotation_webhook_accepts_new_and_previous_secret_only(
 
     new = await deliver(
         client,
-        cohort["id"],
-        rotated["webhook_secret"],
-        booking_body(email="one@example.org", uid="uid-new"),
+        cohort,
+        booking(email="one@example.org", uid="uid-new"),
+        secret=rotated["webhook_secret"],
     )
-    previous = await deliver(
-        client,
-        cohort["id"],
-        cohort["webhook_secret"],
-        booking_body(email="two@example.org", uid="uid-previous"),
-    )
+    previous = await deliver(client, cohort, booking(email="two@example.org", uid="uid-previous"))
     unknown = await deliver(
-        client, cohort["id"], "f" * 64, booking_body(email="three@example.org", uid="uid-x")
+        client, cohort, booking(email="three@example.org", uid="uid-x"), secret="f" * 64
     )
 
     assert new.status_code == 200, new.text
@@ -223,9 +217,7 @@ async def test_second_rotation_retires_the_first_secret(
     await client.post(path, headers=tokens("system_admin"))
     await client.post(path, headers=tokens("system_admin"))
 
-    response = await deliver(
-        client, cohort["id"], cohort["webhook_secret"], booking_body(email="late@example.org")
-    )
+    response = await deliver(client, cohort, booking(email="late@example.org"))
 
     assert_problem(response, 401)
 
@@ -246,9 +238,7 @@ async def test_organization_people_cannot_rotate_secret(
     await client.post(
         f"/v1/cohorts/{cohort['id']}/webhook-secret/rotate", headers=tokens("system_admin")
     )
-    original = await deliver(
-        client, cohort["id"], cohort["webhook_secret"], booking_body(email="a@example.org")
-    )
+    original = await deliver(client, cohort, booking(email="a@example.org"))
     assert original.status_code == 200, original.text
 
 

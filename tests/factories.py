@@ -1,17 +1,22 @@
-"""Plain typed factories that build data through the REST API, as the SPA would."""
+"""Plain typed factories that build data through the REST API and the webhook, as the SPA
+and Cal.com would; the one check of a problem answer."""
 
-import hashlib
-import hmac
-import json
+from __future__ import annotations
+
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from httpx import AsyncClient, Response
 
-from tests.conftest import Tokens
+from tests.calcom_bodies import booking, deliver
 
+if TYPE_CHECKING:  # tests/conftest.py builds its fixtures with these factories
+    from tests.conftest import Tokens
+
+# Two, so that alerts are seen to go to each admin.
+ADMINS = ["ada@acme.example", "grace@acme.example"]
 PROBLEM_TYPE_PREFIX = "urn:scheduling-service:problem:"
 ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -38,14 +43,14 @@ def assert_problem(response: Response, status: int, slug: str | None = None) -> 
 async def create_org(
     client: AsyncClient,
     tokens: Tokens,
-    name: str = "Acme Fellowship",
+    name: str = "Acme",
     admin_emails: list[str] | None = None,
 ) -> dict[str, Any]:
     response = await client.post(
         "/v1/organizations",
         json={
             "name": name,
-            "admin_emails": ["admin@acme.example.org"] if admin_emails is None else admin_emails,
+            "admin_emails": ADMINS if admin_emails is None else admin_emails,
         },
         headers=tokens("system_admin"),
     )
@@ -55,7 +60,7 @@ async def create_org(
 
 
 async def create_cohort(
-    client: AsyncClient, tokens: Tokens, org_id: str, name: str = "Spring 2027"
+    client: AsyncClient, tokens: Tokens, org_id: str, name: str = "Spring 2026"
 ) -> dict[str, Any]:
     """Answers the cohort as created, with its `webhook_secret`."""
     response = await client.post(
@@ -74,9 +79,11 @@ async def create_application(
     cohort: dict[str, Any],
     *,
     name: str = "Jane Doe",
-    email: str = "jane.doe@example.org",
-    status: str | None = None,
+    email: str = "jane.doe@example.com",
+    status: str | None = "waiting_first_round",
 ) -> dict[str, Any]:
+    """By default waiting for its first round, as a booking of `calcom_bodies.booking()`
+    finds it; `status=None` leaves the status to the API (`submitted`)."""
     body: dict[str, Any] = {"applicant_name": name, "contact_email": email}
     if status is not None:
         body["status"] = status
@@ -108,45 +115,6 @@ async def move_status(
     return moved
 
 
-def booking_body(
-    *,
-    email: str,
-    name: str = "Walk In",
-    uid: str | None = None,
-    start: datetime | None = None,
-    minutes: int = 30,
-    trigger: str = "BOOKING_CREATED",
-) -> bytes:
-    """A minimal Cal.com booking delivery (the 2021-10-20 envelope)."""
-    start = start or (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0)
-    end = start + timedelta(minutes=minutes)
-    uid = uid or uuid.uuid4().hex
-    document = {
-        "triggerEvent": trigger,
-        "createdAt": datetime.now(UTC).isoformat(),
-        "payload": {
-            "uid": uid,
-            "startTime": start.strftime(ISO_SECONDS),
-            "endTime": end.strftime(ISO_SECONDS),
-            "attendees": [{"email": email, "name": name, "timeZone": "Europe/London"}],
-            "responses": {"name": {"value": name}, "email": {"value": email}},
-            "metadata": {"videoCallUrl": f"https://video.example.org/{uid}"},
-            "seatsPerTimeSlot": None,
-        },
-    }
-    return json.dumps(document).encode()
-
-
-async def deliver(client: AsyncClient, cohort_id: str, secret: str, body: bytes) -> Response:
-    """Post a delivery to the cohort's webhook, signed as Cal.com signs it."""
-    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return await client.post(
-        f"/webhooks/calcom/{cohort_id}",
-        content=body,
-        headers={"Content-Type": "application/json", "X-Cal-Signature-256": signature},
-    )
-
-
 async def book(
     client: AsyncClient,
     cohort: dict[str, Any],
@@ -155,13 +123,20 @@ async def book(
     name: str = "Walk In",
     start: datetime | None = None,
 ) -> dict[str, Any]:
-    """A booking created in Cal.com for `email`; answers the webhook's JSON answer."""
-    response = await deliver(
-        client,
-        cohort["id"],
-        cohort["webhook_secret"],
-        booking_body(email=email, name=name, start=start),
+    """A new booking (an ID of its own) made in Cal.com for `email`, a week ahead unless
+    `start` is given; answers the webhook's JSON answer."""
+    start = start or (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0)
+    uid = uuid.uuid4().hex
+    document = booking(
+        uid=uid,
+        email=email,
+        name=name,
+        start=start.strftime(ISO_SECONDS),
+        end=(start + timedelta(minutes=30)).strftime(ISO_SECONDS),
+        created_at=datetime.now(UTC).isoformat(),
+        metadata={"videoCallUrl": f"https://video.example.org/{uid}"},
     )
+    response = await deliver(client, cohort, document)
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -213,7 +188,12 @@ async def create_tenant(client: AsyncClient, tokens: Tokens, name: str) -> Tenan
     org = await create_org(client, tokens, name=name, admin_emails=[f"admin@{slug}.example.org"])
     cohort = await create_cohort(client, tokens, org["id"], f"{name} cohort")
     application = await create_application(
-        client, tokens, cohort, name=f"{name} Applicant", email=f"applicant@{slug}.example.org"
+        client,
+        tokens,
+        cohort,
+        name=f"{name} Applicant",
+        email=f"applicant@{slug}.example.org",
+        status=None,
     )
     orphan_id = await create_orphan(client, cohort, email=f"walk-in@{slug}.example.org")
     connected = await client.put(
@@ -228,3 +208,53 @@ async def create_tenant(client: AsyncClient, tokens: Tokens, name: str) -> Tenan
     )
     [event] = events.json()["items"]
     return Tenant(org, cohort, application, orphan_id, event["id"])
+
+
+# Reading back what the API shows of them.
+
+
+async def get_application(
+    client: AsyncClient, tokens: Tokens, application: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.get(
+        f"/v1/applications/{application['id']}",
+        headers=tokens("system_admin"),
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def history(
+    client: AsyncClient, tokens: Tokens, application: dict[str, Any]
+) -> list[dict[str, Any]]:
+    response = await client.get(
+        f"/v1/applications/{application['id']}/history",
+        headers=tokens("system_admin"),
+    )
+    assert response.status_code == 200, response.text
+    entries: list[dict[str, Any]] = response.json()["items"]
+    return entries
+
+
+async def events(
+    client: AsyncClient, tokens: Tokens, cohort: dict[str, Any], **params: str
+) -> list[dict[str, Any]]:
+    response = await client.get(
+        f"/v1/cohorts/{cohort['id']}/webhook-events",
+        params=params,
+        headers=tokens("admin", cohort["organization_id"]),
+    )
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def open_orphans(client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]) -> int:
+    response = await client.get(
+        f"/v1/cohorts/{cohort['id']}/orphaned-interviews/count",
+        headers=tokens("member", cohort["organization_id"]),
+    )
+    assert response.status_code == 200, response.text
+    count: int = response.json()["open"]
+    return count

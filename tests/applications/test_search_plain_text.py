@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.api.factories import create_application, create_cohort, create_org
 from tests.conftest import Tokens
+from tests.factories import create_application
 
 PEOPLE = [
     ("Siobhan O'Brien", "obrien@example.org"),
@@ -25,13 +25,10 @@ SEARCHES = [
 ]
 
 
-@pytest.fixture
-async def cohort(client: AsyncClient, tokens: Tokens) -> dict[str, Any]:
-    org = await create_org(client, tokens)
-    cohort = await create_cohort(client, tokens, org["id"])
+@pytest.fixture(autouse=True)
+async def awkward_names(client: AsyncClient, tokens: Tokens, cohort: dict[str, Any]) -> None:
     for name, email in PEOPLE:
-        await create_application(client, tokens, cohort, name=name, email=email)
-    return cohort
+        await create_application(client, tokens, cohort, name=name, email=email, status=None)
 
 
 async def test_search_terms_with_quotes_and_backslashes_are_plain_text(

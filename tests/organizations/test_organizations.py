@@ -7,8 +7,8 @@ from pydantic import SecretStr
 
 from scheduling_service.auth import Role, issue_token
 from scheduling_service.config import Settings
-from tests.api.factories import assert_problem, create_org
 from tests.conftest import Tokens
+from tests.factories import assert_problem, create_org
 
 
 async def test_system_admin_creates_organization_with_normalized_admin_emails(
