@@ -12,6 +12,10 @@ from scheduling_service.models.base import Base, HasId, one_of
 class MessageKind(StrEnum):
     ORPHAN_ALERT = "orphan_alert"
     ORPHAN_DIGEST = "orphan_digest"
+    # An orphan whose alert the dispatcher decides (alert or digest): the recipient's lock was
+    # held when its transaction wrote it, and waiting for it there would hold a pooled
+    # connection (notifications/service.py).
+    ORPHAN_UNDECIDED = "orphan_undecided"
     # Cal.com refused the cohort's API key: reconciliation stopped until an admin sets another.
     CALCOM_KEY_REJECTED = "calcom_key_rejected"
 

@@ -33,8 +33,16 @@ class OutboxRepository:
         of one cohort, so concurrent orphans count each other against the rate limit."""
         await self.session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"outbox:{cohort_id}:{recipient}"},
+            {"key": _recipient_key(cohort_id, recipient)},
         )
+
+    async def try_lock_recipient(self, cohort_id: uuid.UUID, recipient: str) -> bool:
+        """`lock_recipient` if nobody holds it; False at once otherwise, never waiting."""
+        taken: bool | None = await self.session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": _recipient_key(cohort_id, recipient)},
+        )
+        return bool(taken)
 
     async def alert_window_full_until(
         self, cohort_id: uuid.UUID, recipient: str, limit: int, window: timedelta
@@ -62,8 +70,8 @@ class OutboxRepository:
         """Add the orphan to the recipient's digest that is not due yet and lists fewer than
         `max_orphans`; False when there is none.
 
-        A digest the dispatcher is sending is locked; once that commits it is no longer
-        pending, so the orphan is not added to a message already sent.
+        A digest the dispatcher is sending is locked, and skipped: the orphan is never added
+        to a message already sent, and its transaction never waits for an email to go out.
         """
         waiting = (
             select(OutboxMessage.id)
@@ -77,7 +85,8 @@ class OutboxRepository:
             )
             .order_by(OutboxMessage.created_at.desc())
             .limit(1)
-            .with_for_update()
+            # One the dispatcher is sending (due a moment ago) is skipped, never waited for.
+            .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         statement = (
@@ -158,3 +167,7 @@ class OutboxRepository:
             .values(values)
             .execution_options(synchronize_session=False)
         )
+
+
+def _recipient_key(cohort_id: uuid.UUID, recipient: str) -> str:
+    return f"outbox:{cohort_id}:{recipient}"
