@@ -42,10 +42,13 @@ class OutboxMessage(HasId, Base):
             "next_attempt_at",
             postgresql_where=text("state = 'pending'"),
         ),
+        # The rate limit's questions name a kind: a recipient's alerts in the window, their
+        # waiting digest, their undecided orphans; never every message they ever had.
         Index(
-            "ix_outbox_messages_cohort_id_recipient_created_at",
+            "ix_outbox_messages_cohort_id_recipient_kind_created_at",
             "cohort_id",
             "recipient",
+            "kind",
             "created_at",
         ),
     )

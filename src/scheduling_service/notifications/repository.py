@@ -123,6 +123,25 @@ class OutboxRepository:
         message: OutboxMessage | None = await self.session.scalar(query)
         return message
 
+    async def undecided(
+        self, cohort_id: uuid.UUID, recipient: str, limit: int
+    ) -> list[OutboxMessage]:
+        """The recipient's oldest undecided orphans that no other dispatcher is deciding,
+        locked."""
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.cohort_id == cohort_id,
+                OutboxMessage.recipient == recipient,
+                OutboxMessage.kind == MessageKind.ORPHAN_UNDECIDED.value,
+                OutboxMessage.state == MessageState.PENDING.value,
+            )
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.scalars(query)).all())
+
     async def cohort(self, cohort_id: uuid.UUID) -> Cohort | None:
         return await self.session.get(Cohort, cohort_id)
 

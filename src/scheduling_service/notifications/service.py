@@ -42,18 +42,27 @@ async def enqueue_orphan_alerts(
     await outbox.flush()
 
 
+# Undecided orphans of one recipient decided under one taking of their lock.
+_DECIDED_PER_TRANSACTION = 100
+
+
 async def decide(session: AsyncSession, message: OutboxMessage, settings: Settings) -> None:
-    """The dispatcher's part: make an `orphan_undecided` message the alert it may be, or add
-    its orphan to a digest (deleting the message), under the recipient's lock."""
+    """The dispatcher's part: under the recipient's lock, make `message` (undecided, claimed)
+    and the recipient's next undecided ones, oldest first, each the alert it may be, or add
+    its orphan to a digest (deleting the message)."""
     outbox = OutboxRepository(session)
     await outbox.lock_recipient(message.cohort_id, message.recipient)
-    if await _into_digest(outbox, settings, message):
-        await session.delete(message)
-    else:
-        # An alert from now on: the window counts it from when it was decided.
-        message.kind = MessageKind.ORPHAN_ALERT.value
-        message.created_at = func.now()
-    await outbox.flush()
+    more = await outbox.undecided(
+        message.cohort_id, message.recipient, _DECIDED_PER_TRANSACTION - 1
+    )
+    for undecided in [message, *(m for m in more if m.id != message.id)]:
+        if await _into_digest(outbox, settings, undecided):
+            await session.delete(undecided)
+        else:
+            # An alert from now on: the window counts it from when it was decided.
+            undecided.created_at = func.now()
+        # Each decision is counted by the next one's questions.
+        await outbox.flush()
 
 
 async def _into_digest(
