@@ -2,7 +2,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import cast, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import (
@@ -65,42 +66,58 @@ class OutboxRepository:
         return until
 
     async def append_to_waiting_digest(
-        self, cohort_id: uuid.UUID, recipient: str, orphan_id: uuid.UUID, max_orphans: int
-    ) -> bool:
-        """Add the orphan to the recipient's digest that is not due yet and lists fewer than
-        `max_orphans`; False when there is none.
+        self,
+        cohort_id: uuid.UUID,
+        recipient: str,
+        orphan_ids: Sequence[uuid.UUID],
+        max_orphans: int,
+    ) -> list[uuid.UUID]:
+        """Add the orphans, as many as fit, to the recipient's digest that is not due yet
+        and lists fewer than `max_orphans`; answers those that did not fit (all of them when
+        there is no such digest).
 
-        A digest the dispatcher is sending is locked, and skipped: the orphan is never added
-        to a message already sent, and its transaction never waits for an email to go out.
+        A digest the dispatcher is sending is locked, and skipped: no orphan is added to a
+        message already sent, and no transaction waits for an email to go out.
         """
         waiting = (
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.cohort_id == cohort_id,
-                OutboxMessage.recipient == recipient,
-                OutboxMessage.kind == MessageKind.ORPHAN_DIGEST.value,
-                OutboxMessage.state == MessageState.PENDING.value,
-                OutboxMessage.next_attempt_at > func.now(),
-                func.cardinality(OutboxMessage.orphaned_interview_ids) < max_orphans,
+            await self.session.execute(
+                select(OutboxMessage.id, func.cardinality(OutboxMessage.orphaned_interview_ids))
+                .where(
+                    OutboxMessage.cohort_id == cohort_id,
+                    OutboxMessage.recipient == recipient,
+                    OutboxMessage.kind == MessageKind.ORPHAN_DIGEST.value,
+                    OutboxMessage.state == MessageState.PENDING.value,
+                    OutboxMessage.next_attempt_at > func.now(),
+                    func.cardinality(OutboxMessage.orphaned_interview_ids) < max_orphans,
+                )
+                .order_by(OutboxMessage.created_at.desc())
+                .limit(1)
+                .with_for_update(skip_locked=True)
             )
-            .order_by(OutboxMessage.created_at.desc())
-            .limit(1)
-            # One the dispatcher is sending (due a moment ago) is skipped, never waited for.
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        statement = (
+        ).first()
+        if waiting is None:
+            return list(orphan_ids)
+        digest_id, listed = waiting
+        room = max_orphans - listed
+        await self.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == waiting)
+            .where(OutboxMessage.id == digest_id)
             .values(
-                orphaned_interview_ids=func.array_append(
-                    OutboxMessage.orphaned_interview_ids, orphan_id
+                orphaned_interview_ids=func.array_cat(
+                    OutboxMessage.orphaned_interview_ids,
+                    cast(list(orphan_ids[:room]), ARRAY(UUID(as_uuid=True))),
                 )
             )
-            .returning(OutboxMessage.id)
             .execution_options(synchronize_session=False)
         )
-        return await self.session.scalar(statement) is not None
+        return list(orphan_ids[room:])
+
+    async def delete(self, message_ids: Sequence[uuid.UUID]) -> None:
+        await self.session.execute(
+            delete(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids))
+            .execution_options(synchronize_session=False)
+        )
 
     def add(self, message: OutboxMessage) -> None:
         self.session.add(message)

@@ -15,7 +15,8 @@ transaction (never lost), and the dispatcher decides it under the lock, with not
 its transaction, once both have committed (`decide`).
 """
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,58 +37,79 @@ async def enqueue_orphan_alerts(
             kind=MessageKind.ORPHAN_UNDECIDED.value,
             orphaned_interview_ids=[orphan.id],
         )
-        locked = await outbox.try_lock_recipient(orphan.cohort_id, recipient)
-        if not (locked and await _into_digest(outbox, settings, message)):
-            outbox.add(message)  # an alert, or undecided when the lock was busy
+        if not await outbox.try_lock_recipient(orphan.cohort_id, recipient):
+            outbox.add(message)  # the dispatcher decides it
+            continue
+        full_until = await _window_full_until(outbox, settings, message)
+        if full_until is None:
+            message.kind = MessageKind.ORPHAN_ALERT.value
+            outbox.add(message)
+        else:
+            await _into_digests(outbox, settings, message, [orphan.id], full_until)
     await outbox.flush()
 
 
 # Undecided orphans of one recipient decided under one taking of their lock.
-_DECIDED_PER_TRANSACTION = 100
+_DECIDED_PER_TRANSACTION = 500
 
 
 async def decide(session: AsyncSession, message: OutboxMessage, settings: Settings) -> None:
-    """The dispatcher's part: under the recipient's lock, make `message` (undecided, claimed)
-    and the recipient's next undecided ones, oldest first, each the alert it may be, or add
-    its orphan to a digest (deleting the message)."""
+    """The dispatcher's part: under the recipient's lock, decide `message` (undecided,
+    claimed) and the recipient's next undecided ones, oldest first: each the alert it may
+    be, then, once the window is full (it stays so within a transaction), all the others'
+    orphans into digests at once, their messages deleted."""
     outbox = OutboxRepository(session)
     await outbox.lock_recipient(message.cohort_id, message.recipient)
     more = await outbox.undecided(
         message.cohort_id, message.recipient, _DECIDED_PER_TRANSACTION - 1
     )
-    for undecided in [message, *(m for m in more if m.id != message.id)]:
-        if await _into_digest(outbox, settings, undecided):
-            await session.delete(undecided)
-        else:
-            # An alert from now on: the window counts it from when it was decided.
-            undecided.created_at = func.now()
-        # Each decision is counted by the next one's questions.
+    batch = [message, *(m for m in more if m.id != message.id)]
+    while batch:
+        full_until = await _window_full_until(outbox, settings, message)
+        if full_until is not None:
+            orphan_ids = [orphan_id for m in batch for orphan_id in m.orphaned_interview_ids]
+            await _into_digests(outbox, settings, message, orphan_ids, full_until)
+            await outbox.delete([m.id for m in batch])
+            break
+        alert = batch.pop(0)
+        alert.kind = MessageKind.ORPHAN_ALERT.value
+        # The window counts it from when it was decided; the next question counts it.
+        alert.created_at = func.now()
         await outbox.flush()
+    await outbox.flush()
 
 
-async def _into_digest(
+async def _window_full_until(
     outbox: OutboxRepository, settings: Settings, message: OutboxMessage
-) -> bool:
-    """With the recipient's lock held: False when the message may be an alert (it is made
-    one); True when its orphan went into a digest instead (a waiting one, or a new one)."""
-    window = timedelta(seconds=settings.alert_window_seconds)
-    full_until = await outbox.alert_window_full_until(
-        message.cohort_id, message.recipient, settings.alert_limit_per_window, window
+) -> datetime | None:
+    return await outbox.alert_window_full_until(
+        message.cohort_id,
+        message.recipient,
+        settings.alert_limit_per_window,
+        timedelta(seconds=settings.alert_window_seconds),
     )
-    if full_until is None:
-        message.kind = MessageKind.ORPHAN_ALERT.value
-        return False
-    [orphan_id] = message.orphaned_interview_ids
-    if not await outbox.append_to_waiting_digest(
-        message.cohort_id, message.recipient, orphan_id, settings.alert_digest_max_orphans
-    ):
+
+
+async def _into_digests(
+    outbox: OutboxRepository,
+    settings: Settings,
+    message: OutboxMessage,
+    orphan_ids: list[uuid.UUID],
+    due: datetime,
+) -> None:
+    """The orphans into the recipient's waiting digest, and the rest into new ones due when
+    the window lets the next alert through, `alert_digest_max_orphans` each."""
+    left = await outbox.append_to_waiting_digest(
+        message.cohort_id, message.recipient, orphan_ids, settings.alert_digest_max_orphans
+    )
+    size = settings.alert_digest_max_orphans
+    for first in range(0, len(left), size):
         outbox.add(
             OutboxMessage(
                 cohort_id=message.cohort_id,
                 recipient=message.recipient,
                 kind=MessageKind.ORPHAN_DIGEST.value,
-                orphaned_interview_ids=[orphan_id],
-                next_attempt_at=full_until,
+                orphaned_interview_ids=left[first : first + size],
+                next_attempt_at=due,
             )
         )
-    return True
