@@ -3,7 +3,8 @@
 A run: take the cohort's lease (one replica at a time), list the bookings Cal.com changed
 since the watermark minus an overlap (no transaction open meanwhile), compare them with the
 bookings the service knows (`plan.py`), then apply each difference in a transaction of its
-own through the webhook's path (`webhooks.service.apply_reconciled`), and record the run.
+own through the webhook's path (`webhooks.service.apply_reconciled`), a few at once when they
+concern different bookings and applicants, and record the run.
 Any number of runs, at any time, on any replica, apply a change once: its event ID is stored
 once per cohort, and the applier is idempotent by booking uid as it is for webhooks.
 
@@ -252,14 +253,64 @@ async def _run(
     if dry_run:
         result.changes = await _rehearse(sessionmaker, settings, cohort_id, plan.changes)
     else:
-        for change in plan.changes:
-            if stop is not None and stop.is_set():
-                raise RunStopped(
-                    f"stopped by a shutdown after {len(result.changes)} of "
-                    f"{len(plan.changes)} changes; the next run continues"
-                )
-            result.changes.append(await _apply(sessionmaker, settings, cohort_id, change))
+        result.changes = await _apply_all(sessionmaker, settings, cohort_id, plan.changes, stop)
     return result, _watermark(bookings) or connection.watermark
+
+
+# Changes applied at once, each in a transaction (and a pooled connection) of its own. One at
+# a time, a run waited for the busy event loop at every statement of every change.
+_CHANGES_AT_ONCE = 4
+
+
+async def _apply_all(
+    sessionmaker: SessionMaker,
+    settings: Settings,
+    cohort_id: uuid.UUID,
+    changes: list[Change],
+    stop: asyncio.Event | None,
+) -> list[Applied]:
+    """Apply the changes, a few at once, leaving a pooled connection for the API: a change
+    waits for every earlier one that names one of its booking uids or applicants, so those
+    are applied in Cal.com's order, as their webhooks came; unrelated ones go on meanwhile."""
+    at_once = asyncio.Semaphore(max(1, min(_CHANGES_AT_ONCE, settings.database_pool_size - 1)))
+    applied: list[Applied | None] = [None] * len(changes)
+
+    async def apply(index: int, change: Change, after: list[asyncio.Task[None]]) -> None:
+        for earlier in after:
+            await earlier
+        async with at_once:
+            if stop is not None and stop.is_set():
+                done = sum(1 for a in applied if a is not None)
+                raise RunStopped(
+                    f"stopped by a shutdown after {done} of {len(changes)} changes; "
+                    "the next run continues"
+                )
+            applied[index] = await _apply(sessionmaker, settings, cohort_id, change)
+
+    latest: dict[str, asyncio.Task[None]] = {}
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index, change in enumerate(changes):
+                keys = _keys(change)
+                after = list({id(t): t for k in keys if (t := latest.get(k))}.values())
+                task = group.create_task(apply(index, change, after))
+                latest.update(dict.fromkeys(keys, task))
+    except ExceptionGroup as failed:
+        # The first failure, as one run at a time raised it; the others were cancelled.
+        raise failed.exceptions[0] from None
+    return [a for a in applied if a is not None]
+
+
+def _keys(change: Change) -> set[str]:
+    """What a change touches that another may too: its bookings and its applicants."""
+    booking = change.booking
+    keys = {f"uid:{booking.uid}", f"email:{booking.applicant_email}"}
+    keys.update(f"email:{email}" for email in booking.attendee_emails)
+    if booking.reschedule_uid:
+        keys.add(f"uid:{booking.reschedule_uid}")
+    if booking.application_id_hint:
+        keys.add(f"application:{booking.application_id_hint}")
+    return keys
 
 
 def _client(settings: Settings, connection: CalcomConnection, api_key: str) -> CalcomClient:
