@@ -247,7 +247,9 @@ async def _run(
             bookings.extend(b for b in more if str(b.get("uid")) not in found)
             found.update(str(b.get("uid")) for b in more)
         known = await _known(sessionmaker, cohort_id, bookings)
-    plan = plan_changes(bookings, known)
+    # Parsing thousands of bookings takes seconds of CPU under load: in a thread, the event
+    # loop keeps answering webhooks meanwhile (the GIL is handed over every few ms).
+    plan = await asyncio.to_thread(plan_changes, bookings, known)
     result = RunResult(since, applied=not dry_run, skipped=plan.skipped)
     result.bookings_read = len(bookings)
     if dry_run:
