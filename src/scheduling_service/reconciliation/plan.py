@@ -115,9 +115,12 @@ def plan_changes(bookings: Iterable[Mapping[str, Any]], known: Known) -> Plan:
             skipped.append(Skipped(str(booking["uid"]), refused.reason))
             continue
         timed.extend((_moment(moment), len(timed), change) for moment, change in found)
+    unparsed = {s.booking_uid for s in skipped}
     for booking in listed:
         status = str(booking.get("status") or "").lower()
         uid = str(booking["uid"])
+        if uid in unparsed:
+            continue
         seen = {e: s for e, s in known.get(uid, {}).items() if (uid, e) not in moved}
         try:
             if _is_seated(booking) or uid in emptied:
