@@ -6,9 +6,12 @@ In one run: a throwaway database is seeded in bulk; the CEILING is measured (Pos
 executing, per synthetic event and in one transaction, the statements the service executes
 for a delivery); the real server (`scheduling-service serve`, its default worker count) is
 driven by an open-model load generator up a ladder of rates to its knee, then burst at twice
-the knee; the SPA's reads are timed while webhooks flow. A summary table is printed and
-written to bench/out/results.json; the last line is
-`webhook_events_per_s=<N> ceiling_tps=<M> ratio=<N/M>`.
+the knee; the FLOOR (`bench/floor.py`: a bare ASGI app doing the same HTTP, signature, JSON
+and statements on raw asyncpg, under the same uvicorn settings) and the service are run in
+turn at one fixed rate, and the server CPU per event of each compared; the SPA's reads are
+timed while webhooks flow. A summary table is printed and written to bench/out/results.json;
+the last line is `webhook_events_per_s=<N> ceiling_tps=<M> ratio=<N/M>
+server_ms_per_event=<S> floor_ms_per_event=<F> overhead=<S/F>`.
 
 PostgreSQL, the server and this load generator share the machine's cores: each phase reports
 the CPU each of them used (and what anything else on the machine used meanwhile).
@@ -21,6 +24,7 @@ import os
 import platform
 import re
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import psutil
 from cryptography.fernet import Fernet
 
@@ -38,6 +43,7 @@ from bench.cpu import CpuMeter, tree_rss_mb
 from bench.database import (
     BenchDatabase,
     SeededCohort,
+    asyncpg_dsn,
     bench_database,
     checkpoint,
     seed,
@@ -45,6 +51,7 @@ from bench.database import (
     send_waiting_digests,
     server_settings,
 )
+from bench.floor import FloorProcess, Work
 from bench.http import Client
 from bench.load import Request, StepResult, open_loop
 from bench.overload import FloodResult, flood
@@ -59,7 +66,7 @@ from bench.workload import (
     Workload,
 )
 from scheduling_service.config import Settings
-from tests.e2e.server import ServiceProcess, service_env
+from tests.e2e.server import ServiceProcess, free_port, service_env
 
 OUT = Path(__file__).resolve().parent / "out"
 READS_COHORT_SIZE = 10_000
@@ -89,6 +96,10 @@ CANDIDATES_WEBHOOK_RATE = 50.0
 # than this many cores is run again (at most this many times).
 CONTENDED_CORES = 0.25
 CONTENDED_RETRIES = 2
+# The service and the floor are compared at this rate (well under the knee), in turn, this
+# many times each (issue 16 measured at 200/s).
+FLOOR_RATE = 200.0
+FLOOR_RUNS = 3
 
 
 @dataclass
@@ -226,10 +237,11 @@ def mix_weights() -> dict[ceiling.TemplateKey, float]:
 
 
 async def measure_ceiling(
-    db: BenchDatabase, settings: Settings, workload: Workload, options: Options
+    db: BenchDatabase,
+    workload: Workload,
+    templates: dict[ceiling.TemplateKey, ceiling.Template],
+    options: Options,
 ) -> dict[str, Any]:
-    log("ceiling: recording what the service executes for one delivery of each kind")
-    templates = await ceiling.capture(db.url, settings, workload)
     weights = mix_weights()
     statements = {
         f"{k[0].value}/{k[1].value}" if k[0] is not k[1] else k[0].value: len(t.statements)
@@ -323,16 +335,117 @@ async def run_rate(
 ) -> tuple[StepResult, dict[str, float]]:
     events = workload.batch(max(1, int(rate * seconds)))
     requests = webhook_requests(workload.cohort, events)
-    client = service.client()
-    meter = CpuMeter(service.process.process.pid if service.process.process else None)
+    pid = service.process.process.pid if service.process.process else None
+    result, cpu = await metered(service.client(), pid, requests, rate)
+    workload.settle()
+    return result, cpu
+
+
+async def metered(
+    client: Client, pid: int | None, requests: list[Request], rate: float
+) -> tuple[StepResult, dict[str, float]]:
+    """Send the requests at `rate`, measuring the CPU the server `pid` (and the rest) used."""
+    meter = CpuMeter(pid)
     meter.start()
     try:
         result = await open_loop(client, requests, rate)
     finally:
         await client.close()
-    cpu = meter.stop()
-    workload.settle()
-    return result, cpu
+    return result, meter.stop()
+
+
+async def floor_work(
+    dsn: str,
+    workload: Workload,
+    templates: dict[ceiling.TemplateKey, ceiling.Template],
+    events: list[Event],
+    generated: dict[tuple[str, uuid.UUID], uuid.UUID],
+) -> Work:
+    """Each event's statements: the service's own for its kind, with its values."""
+    cohort_id = workload.cohort.id
+    connection = await asyncpg.connect(dsn)
+    try:
+        found = await ceiling.resolve(connection, cohort_id, events)
+    finally:
+        await connection.close()
+    mappers = {key: ceiling.Mapper(t, cohort_id) for key, t in templates.items()}
+    work: Work = {}
+    for n, (event, entities) in enumerate(zip(events, found, strict=True)):
+        key = ceiling.key_of(event)
+        statements = mappers[key].for_event(event, entities, generated)
+        work[n] = (event.event_id, statements, templates[key].outcome)
+    return work
+
+
+async def versus_floor(
+    service: Service, floor: "Floor", workload: Workload, rate: float, seconds: float
+) -> dict[str, Any]:
+    """The service and the floor at one fixed rate, in turn: server CPU per event of each."""
+    runs: dict[str, list[dict[str, Any]]] = {"service": [], "floor": []}
+    generated: dict[tuple[str, uuid.UUID], uuid.UUID] = {}
+
+    async def run_floor(count: int) -> tuple[StepResult, dict[str, float]]:
+        # Copies are made of the floor's own events only: the rows the service's events
+        # inserted are not in `generated`.
+        workload.forget_recent()
+        events = workload.batch(count)
+        work = await floor_work(service.dsn, workload, floor.templates, events, generated)
+        floor.process.give(work)
+        await asyncio.sleep(0.5)  # its workers load the batch, outside the measured window
+        requests = [
+            Request(r.method, r.path, {**r.headers, "X-Bench-Sequence": str(n)}, r.body, r.label)
+            for n, r in enumerate(webhook_requests(workload.cohort, events))
+        ]
+        client = Client("127.0.0.1", floor.process.port, MAX_CONNECTIONS)
+        pid = floor.process.process.pid if floor.process.process else None
+        result = await metered(client, pid, requests, rate)
+        workload.settle()
+        return result
+
+    # Warmed up as the service was (its first statements prepared, its code paths run).
+    await run_floor(150)
+    for _ in range(FLOOR_RUNS):
+        await send_waiting_digests(service.dsn)
+        result, cpu = await run_rate(service, workload, rate, seconds)
+        runs["service"].append(
+            {**result.summary(), "cpu_cores": cpu, "cpu_ms_per_event": per_event(cpu, result)}
+        )
+        log(f"service at {rate:g}/s: {runs['service'][-1]}")
+        result, cpu = await run_floor(max(1, int(rate * seconds)))
+        runs["floor"].append(
+            {**result.summary(), "cpu_cores": cpu, "cpu_ms_per_event": per_event(cpu, result)}
+        )
+        log(f"floor at {rate:g}/s: {runs['floor'][-1]}")
+
+    def median(name: str, group: str) -> float:
+        return float(statistics.median(r["cpu_ms_per_event"][group] for r in runs[name]))
+
+    server_ms, floor_ms = median("service", "server"), median("floor", "server")
+    return {
+        "rate_per_s": rate,
+        "runs": runs,
+        "server_ms_per_event": server_ms,
+        "floor_ms_per_event": floor_ms,
+        "postgres_ms_per_event": {
+            "service": median("service", "postgres"),
+            "floor": median("floor", "postgres"),
+        },
+        "overhead": round(server_ms / floor_ms, 2) if floor_ms else 0.0,
+    }
+
+
+@dataclass
+class Floor:
+    process: FloorProcess
+    templates: dict[ceiling.TemplateKey, ceiling.Template]
+
+
+def floor_line(compared: dict[str, Any]) -> str:
+    return (
+        f"server_ms_per_event={compared['server_ms_per_event']:.2f} "
+        f"floor_ms_per_event={compared['floor_ms_per_event']:.2f} "
+        f"overhead={compared['overhead']:.2f}"
+    )
 
 
 def per_event(cpu: dict[str, float], result: StepResult) -> dict[str, float]:
@@ -650,6 +763,17 @@ def _interleaved(queues: list[list[Request]]) -> list[Request]:
     return [request for _, _, request in sorted(placed, key=lambda p: (p[0], p[1]))]
 
 
+def start_floor(
+    db: BenchDatabase,
+    cohort: SeededCohort,
+    workers: int,
+    templates: dict[ceiling.TemplateKey, ceiling.Template],
+) -> Floor:
+    process = FloorProcess(asyncpg_dsn(db.url), cohort.secret, free_port(), workers or 1)
+    process.start()
+    return Floor(process, templates)
+
+
 def start_service(db: BenchDatabase, journal: Path, extra: dict[str, str]) -> Service:
     jwt_secret = secrets.token_hex(32)
     env = service_env(
@@ -686,6 +810,7 @@ async def drive_service(
     cohorts: dict[str, SeededCohort],
     lookalikes: list[uuid.UUID],
     options: Options,
+    floor: "Floor | None" = None,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"workers": service.workers}
     log(f"service: {service.workers} worker(s) on {service.process.base_url}; warming up")
@@ -704,17 +829,10 @@ async def drive_service(
         results["reconciliation"] = await reconciliation(service, main)
         return results
     if options.fixed_rate:
-        results["fixed_rate"] = []
-        for _ in range(3):
-            await send_waiting_digests(service.dsn)
-            result, cpu = await run_rate(service, main, options.fixed_rate, options.step_seconds)
-            summary = {
-                **result.summary(),
-                "cpu_cores": cpu,
-                "cpu_ms_per_event": per_event(cpu, result),
-            }
-            log(f"fixed rate: {summary}")
-            results["fixed_rate"].append(summary)
+        assert floor is not None
+        results["fixed_rate"] = await versus_floor(
+            service, floor, main, options.fixed_rate, options.step_seconds
+        )
         return results
     server_pid = service.process.process.pid if service.process.process else None
     # The server's resident memory (every worker), which must stay flat past the knee.
@@ -728,6 +846,10 @@ async def drive_service(
     if options.profile_seconds > 0 and knee > 0:
         await send_waiting_digests(service.dsn)
         results["profile"] = await profile_server(service, main, knee, options)
+    if floor is not None:
+        # Under the knee, where both answer every event: CPU per event, not capacity.
+        rate = min(FLOOR_RATE, knee * 0.8) if knee else FLOOR_RATE
+        results["floor"] = await versus_floor(service, floor, main, rate, options.step_seconds)
     if options.ladder_only:
         return results
     if knee > 0:
@@ -841,6 +963,14 @@ def table(results: dict[str, Any]) -> str:
             f"  knee: {knee['achieved_per_s']:.1f} events/s (offered {knee['offered_per_s']}), "
             f"p99 {knee['p99_ms']} ms"
         )
+    if "floor" in service:
+        f = service["floor"]
+        lines.append(
+            f"FLOOR    at {f['rate_per_s']:g}/s, {FLOOR_RUNS} runs each in turn, server CPU ms per "
+            f"event (median): the service {f['server_ms_per_event']}, the floor (bench/floor.py) "
+            f"{f['floor_ms_per_event']}: overhead {f['overhead']}; PostgreSQL's "
+            f"{f['postgres_ms_per_event']}"
+        )
     if "burst" in service:
         b = service["burst"]
         lines.append(
@@ -926,12 +1056,7 @@ def main(argv: list[str] | None = None) -> None:
         main_workload = Workload(cohorts["main"])
         reads_workload = Workload(cohorts["r10k"])
         settings = Settings(_env_file=None, database_url=db.url)
-        if (
-            options.profile_only
-            or options.fixed_rate
-            or options.candidates_only
-            or options.reconcile_only
-        ):
+        if options.profile_only or options.candidates_only or options.reconcile_only:
             service = start_service(db, Path(journal), options.server_env)
             try:
                 driven = asyncio.run(
@@ -940,19 +1065,34 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 service.process.stop()
             options.output.write_text(json.dumps(driven, indent=2, default=str) + "\n")
-            shown = (
-                driven.get("profile")
-                or driven.get("candidates")
-                or driven.get("reconciliation")
-                or driven["fixed_rate"]
-            )
+            shown = driven.get("profile") or driven.get("candidates") or driven["reconciliation"]
             print(json.dumps(shown, indent=2, default=str))
+            return
+        log("recording what the service executes for one delivery of each kind")
+        templates = asyncio.run(ceiling.capture(db.url, settings, main_workload))
+        if options.fixed_rate:
+            service = start_service(db, Path(journal), options.server_env)
+            floor = start_floor(db, cohorts["main"], service.workers, templates)
+            try:
+                driven = asyncio.run(
+                    drive_service(
+                        service, main_workload, reads_workload, {}, lookalikes, options, floor
+                    )
+                )
+            finally:
+                service.process.stop()
+                floor.process.stop()
+            options.output.write_text(json.dumps(driven, indent=2, default=str) + "\n")
+            compared = driven["fixed_rate"]
+            print(json.dumps({k: v for k, v in compared.items() if k != "runs"}, indent=2))
+            print(floor_line(compared))
             return
         if options.ladder_only:
             results["ceiling"] = {"tps": 0.0, "best_concurrency": 0, "skipped": True}
         else:
-            results["ceiling"] = asyncio.run(measure_ceiling(db, settings, main_workload, options))
+            results["ceiling"] = asyncio.run(measure_ceiling(db, main_workload, templates, options))
         service = start_service(db, Path(journal), options.server_env)
+        floor = start_floor(db, cohorts["main"], service.workers, templates)
         try:
             read_cohorts = {
                 "10k": cohorts["r10k"],
@@ -960,11 +1100,18 @@ def main(argv: list[str] | None = None) -> None:
             }
             results["service"] = asyncio.run(
                 drive_service(
-                    service, main_workload, reads_workload, read_cohorts, lookalikes, options
+                    service,
+                    main_workload,
+                    reads_workload,
+                    read_cohorts,
+                    lookalikes,
+                    options,
+                    floor,
                 )
             )
         finally:
             service.process.stop()
+            floor.process.stop()
             log_text = service.process.output()
             service.process.log.unlink(missing_ok=True)
         results["server_log_errors"] = _errors_in(log_text)
@@ -981,9 +1128,10 @@ def main(argv: list[str] | None = None) -> None:
     options.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(table(results))
     print(f"results: {options.output} ({results['seconds']:.0f} s)")
+    compared = results["service"].get("floor")
     print(
         f"webhook_events_per_s={round(events_per_s)} ceiling_tps={round(ceiling_tps)} "
-        f"ratio={ratio:.2f}"
+        f"ratio={ratio:.2f}" + (f" {floor_line(compared)}" if compared else "")
     )
 
 

@@ -6,7 +6,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from scheduling_service.config import get_settings
-from scheduling_service.db import resolve_database_url
+from scheduling_service.embedded import resolve_database_url
 from scheduling_service.models import Base
 
 # Serializes migrations of concurrent starts (several replicas) on one database.

@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
-from scheduling_service.config import DEVELOPMENT_JWT_SECRET, Settings
+from scheduling_service.config import DEVELOPMENT_JWT_SECRET, Settings, SmtpEndpoint
 from tests.conftest import ROOT
 from tests.e2e.server import BIN
 
@@ -156,3 +156,80 @@ def test_jwt_algorithms_read_as_json_or_names_separated_by_commas(
     monkeypatch.setenv("JWT_ALGORITHMS", given)
 
     assert Settings(_env_file=None).jwt_algorithms == read  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://mail.test", "SMTP_URL must be smtp://"),
+        ("smtp://", "SMTP_URL must be smtp://"),
+        ("smtp://mail.test:port", "SMTP_URL's port must be a number"),
+        ("smtp://mail.test?starttls=maybe", "SMTP_URL's starttls must be true or false"),
+    ],
+)
+def test_an_unusable_smtp_url_is_refused_when_the_settings_are_read(url: str, reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        Settings(_env_file=None, smtp_url=url)  # type: ignore[call-arg]
+
+
+def test_the_mail_server_is_read_from_smtp_url_and_its_password_kept_out_of_reprs() -> None:
+    settings = Settings(_env_file=None, smtp_url="smtps://alerts:hunter2@mail.test")  # type: ignore[call-arg]
+
+    server = settings.smtp_server()
+
+    assert server == SmtpEndpoint("mail.test", 465, "alerts", "hunter2", True, None)
+    assert "hunter2" not in repr(server)
+
+
+@pytest.mark.parametrize("unset", [None, ""])
+def test_without_smtp_url_there_is_no_mail_server(unset: str | None) -> None:
+    assert Settings(_env_file=None, smtp_url=unset).smtp_server() is None  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "value", ["alerts", "Alerts <alerts@>", "alerts@example.org\nBcc: everyone@example.org"]
+)
+def test_an_alert_from_that_is_not_one_address_is_refused(value: str) -> None:
+    with pytest.raises(ValidationError, match="ALERT_FROM must be one email address"):
+        Settings(_env_file=None, alert_from=value)  # type: ignore[call-arg]
+
+
+def test_alert_message_ids_end_with_the_domain_of_alert_from() -> None:
+    settings = Settings(_env_file=None, alert_from="Alerts <alerts@acme.example>")  # type: ignore[call-arg]
+
+    assert settings.alert_domain() == "acme.example"
+
+
+@pytest.mark.parametrize(
+    ("app", "public", "base"),
+    [
+        (None, "https://api.example.org/", "https://api.example.org"),
+        ("https://app.example.org/", "https://api.example.org", "https://app.example.org"),
+    ],
+)
+def test_alerts_link_to_app_base_url_else_public_base_url(
+    app: str | None, public: str, base: str
+) -> None:
+    settings = Settings(_env_file=None, app_base_url=app, public_base_url=public)  # type: ignore[call-arg]
+
+    assert settings.alert_link_base() == base
+
+
+def test_worker_refuses_a_bad_alert_from_in_one_line(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if name != "ALERT_FROM"}
+    env["ALERT_FROM"] = "nobody"
+    env["DATABASE_URL"] = "postgresql://postgres@127.0.0.1:1/never_reached"
+
+    result = subprocess.run(
+        [str(BIN / "scheduling-service"), "worker"],
+        env=env,
+        cwd=tmp_path,  # no .env here
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    [line] = result.stderr.splitlines()
+    assert line.startswith("scheduling-service: invalid configuration: ")
+    assert "ALERT_FROM must be one email address" in line

@@ -28,7 +28,6 @@ from scheduling_service.command_settings import (
 )
 from scheduling_service.config import Settings, get_settings
 from scheduling_service.logs import logging_config
-from scheduling_service.notifications.endpoint import SmtpEndpoint
 
 # `serve` hands this to its workers; `scheduling_service.app` must not be imported before it
 # is set (see `_share_metrics`).
@@ -63,6 +62,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     _progress("migrating the database")
     _upgrade(url)
     _warn_if_mail_server_unreachable(settings)
+    # After `_share_metrics`: the server module registers metrics.
+    from scheduling_service.server import uvicorn_options
+
     config = uvicorn.Config(
         # An import string and a factory: each worker process builds its own app.
         "scheduling_service.app:create_app",
@@ -72,15 +74,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         log_config=logging_config(settings.log_level),
         # The request line is ours (one JSON line with the request ID), not uvicorn's.
         access_log=False,
-        # h11 rather than httptools: only h11 bounds the request line and headers (httptools
-        # buffers headers of any size), so an oversized head is refused with a 400. Its
-        # protocol gains timeouts for slow heads and bodies (`server.py`).
-        # Named, not imported: each worker imports it after `_share_metrics`.
-        http="scheduling_service.server:GuardedH11Protocol",
-        h11_max_incomplete_event_size=settings.server_max_header_bytes,
-        timeout_keep_alive=settings.server_timeout_keep_alive,
-        limit_concurrency=settings.server_limit_concurrency,
-        server_header=False,
+        # The HTTP protocol and its limits (`server.py`). Named, not imported: each worker
+        # imports it after `_share_metrics`.
+        **uvicorn_options(settings),
         # uvicorn's supervisor restarts a worker that misses its health check; 5 s (the
         # default) is missed by a worker still starting on a busy machine, which then serves
         # with fewer workers than asked for.
@@ -107,7 +103,7 @@ def _progress(step: str) -> None:
 
 
 def _database(settings: Settings) -> str:
-    from scheduling_service.db import resolve_database_url
+    from scheduling_service.embedded import resolve_database_url
 
     if not settings.database_url:
         _progress(f"starting PostgreSQL (embedded, data in {settings.embedded_postgres_dir})")
@@ -176,9 +172,10 @@ def _warn_if_mail_server_unreachable(settings: Settings) -> None:
     """Alerts wait in the outbox while the mail server is down, so this only warns."""
     from scheduling_service.notifications.sender import unreachable_reason
 
-    if not settings.smtp_url or not settings.run_dispatcher:
+    server = settings.smtp_server()
+    if server is None or not settings.run_dispatcher:
         return
-    reason = asyncio.run(unreachable_reason(SmtpEndpoint.from_url(settings.smtp_url)))
+    reason = asyncio.run(unreachable_reason(server))
     if reason is not None:
         print(
             f"scheduling-service: warning: the mail server of SMTP_URL does not answer "
@@ -196,7 +193,7 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> None:
 
 def _worker(_: argparse.Namespace, settings: Settings) -> None:
     from scheduling_service.db import check_connection
-    from scheduling_service.notifications.dispatcher import run_worker
+    from scheduling_service.worker import run_worker
 
     url = _database(settings)
     with _connection_mistakes(url):

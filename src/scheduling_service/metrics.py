@@ -209,7 +209,7 @@ async def scraped_families(engine: AsyncEngine) -> list[Metric]:
             pending = await connection.scalar(
                 select(func.count())
                 .select_from(OutboxMessage)
-                .where(OutboxMessage.state == MessageState.PENDING.value)
+                .where(OutboxMessage.state == MessageState.PENDING)
             )
     except Exception:  # an unreachable database must not break the scrape of the rest
         logger.debug("outbox depth not scraped", exc_info=True)

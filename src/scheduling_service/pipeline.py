@@ -99,7 +99,6 @@ ROUND_OF: dict[Status, int] = {
     Status.WAITING_SECOND_ROUND: 2,
     Status.SECOND_ROUND_SCHEDULED: 2,
 }
-TERMINAL: frozenset[Status] = frozenset({Status.ACCEPTED, Status.WAITLIST, Status.DECLINED})
 
 _DECISIONS = frozenset({Status.ACCEPTED, Status.WAITLIST, Status.DECLINED})
 

@@ -26,6 +26,7 @@ def _storable(value: str) -> str:
     return value
 
 
+StorableText = Annotated[str, AfterValidator(_storable)]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),

@@ -22,9 +22,24 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from scheduling_service import metrics
-from scheduling_service.config import get_settings
+from scheduling_service.config import Settings, get_settings
 
 logger = logging.getLogger(__name__)
+
+
+def uvicorn_options(settings: Settings, *, guarded: bool = True) -> dict[str, Any]:
+    """How uvicorn serves the app: its HTTP protocol and limits. `guarded=False`: uvicorn's
+    own protocol of the same implementation, without the guard (the bench's floor)."""
+    return {
+        # h11 rather than httptools: only h11 bounds the request line and headers (httptools
+        # buffers headers of any size), so an oversized head is refused with a 400. Its
+        # protocol gains timeouts for slow heads and bodies (above). Named, not imported.
+        "http": "scheduling_service.server:GuardedH11Protocol" if guarded else "h11",
+        "h11_max_incomplete_event_size": settings.server_max_header_bytes,
+        "timeout_keep_alive": settings.server_timeout_keep_alive,
+        "limit_concurrency": settings.server_limit_concurrency,
+        "server_header": False,
+    }
 
 
 class GuardedH11Protocol(H11Protocol):

@@ -6,11 +6,10 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from httpx import AsyncClient
 
-from scheduling_service.config import Settings
+from scheduling_service.config import Settings, SmtpEndpoint
 from scheduling_service.db import SessionMaker
 from scheduling_service.models import MessageState
 from scheduling_service.notifications.dispatcher import Dispatcher
-from scheduling_service.notifications.endpoint import SmtpEndpoint
 from scheduling_service.notifications.sender import create_sender
 from tests.notifications.conftest import ADMINS, Json, SmtpServer, orphan_booking, outbox
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service import driver
+from scheduling_service.bookings.effects import BookingChange, Cause, history_values
 from scheduling_service.db import constraint_of
 from scheduling_service.errors import Conflict
 from scheduling_service.models import (
@@ -52,7 +53,7 @@ _LOCK_IN_COHORT = driver.Sql(
     .with_for_update()
 )
 _BY_CONTACT = func.lower(_applications.c.contact_email) == bindparam("email")
-# The contact email, or else a remembered alias (`find_by_email`'s rule), in one statement.
+# The contact email, or else a remembered alias, in one statement.
 _LOCK_BY_EMAIL = driver.Sql(
     select(*_STATE)
     .where(
@@ -154,39 +155,6 @@ class ApplicationRepository:
             Application, application_id, with_for_update=for_update, populate_existing=for_update
         )
 
-    async def get_in_cohort(
-        self, cohort_id: uuid.UUID, application_id: uuid.UUID, *, for_update: bool = False
-    ) -> Application | None:
-        application = await self.get(application_id, for_update=for_update)
-        if application is None or application.cohort_id != cohort_id:
-            return None
-        return application
-
-    async def find_by_email(
-        self, cohort_id: uuid.UUID, email: str, *, for_update: bool = False
-    ) -> Application | None:
-        """The application whose contact email, or else a remembered alias, is `email`."""
-        email = email.strip().lower()
-        by_contact = select(Application).where(
-            Application.cohort_id == cohort_id, func.lower(Application.contact_email) == email
-        )
-        by_alias = (
-            select(Application)
-            .join(ApplicationEmailAlias, ApplicationEmailAlias.application_id == Application.id)
-            .where(
-                ApplicationEmailAlias.cohort_id == cohort_id, ApplicationEmailAlias.email == email
-            )
-        )
-        for query in (by_contact, by_alias):
-            if for_update:
-                query = query.with_for_update(of=Application).execution_options(
-                    populate_existing=True
-                )
-            found: Application | None = await self.session.scalar(query)
-            if found is not None:
-                return found
-        return None
-
     async def lock_state(
         self, application_id: uuid.UUID, *, cohort_id: uuid.UUID | None = None
     ) -> ApplicationState | None:
@@ -217,6 +185,31 @@ class ApplicationRepository:
         if set(values) == {"status"}:
             return Write(_set_status, named)
         raise ValueError(f"no statement writes {sorted(values)}")
+
+    @staticmethod
+    def change_writes(
+        application_id: uuid.UUID, change: BookingChange, cause: Cause
+    ) -> tuple[Write, Write]:
+        """A booking event's change to the application: its columns, and its history entry.
+        The one way a booking changes an application, whoever applies it (a delivery, a
+        retry, reconciliation or a manual match)."""
+        entry = history_values(
+            application_id,
+            change.kind,
+            cause,
+            from_status=change.from_status,
+            to_status=change.to_status,
+            interview=change.slot,
+            other_interview=change.other,
+        )
+        return (
+            ApplicationRepository.update_write(application_id, change.application_values()),
+            HistoryRepository.add_write(entry),
+        )
+
+    async def refresh(self, application: Application) -> None:
+        """Re-read the application's columns written by statements, not through the ORM."""
+        await self.session.refresh(application)
 
     async def remember_alias(
         self, cohort_id: uuid.UUID, email: str, application_id: uuid.UUID
@@ -293,7 +286,7 @@ class HistoryRepository:
 
     @staticmethod
     def add_write(values: dict[str, Any]) -> Write:
-        """Add an entry (`applications.service.history_values`) with other writes."""
+        """Add an entry (`bookings.effects.history_values`) with other writes."""
         named = {f"history_{column}": value for column, value in values.items()}
         named["history_id"] = uuid.uuid4()
         # JSONB goes to asyncpg as JSON text (see `scheduling_service.driver`).

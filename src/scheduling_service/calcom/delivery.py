@@ -23,7 +23,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -32,6 +31,7 @@ from pydantic import (
     ValidationError,
 )
 
+from scheduling_service.schemas import StorableText as Text
 from scheduling_service.schemas import is_storable
 
 MAX_UID_LENGTH = 255
@@ -74,12 +74,6 @@ class MalformedDelivery(Exception):
         self.not_json = not_json
 
 
-def _storable(value: str) -> str:
-    if not is_storable(value):
-        raise ValueError("must not contain NUL characters or lone surrogates")
-    return value
-
-
 # A time is kept only if every time zone can show it: in UTC, a day inside the years 1 to
 # 9999 that Python's datetime can hold (no zone is a day away from UTC).
 _EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
@@ -105,7 +99,6 @@ def _iso_time(value: object) -> datetime:
     return utc
 
 
-Text = Annotated[str, AfterValidator(_storable)]
 IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
 
 

@@ -1,9 +1,11 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
-from sqlalchemy import CheckConstraint, DateTime, MetaData, func
+from sqlalchemy import CheckConstraint, DateTime, Dialect, MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -34,3 +36,25 @@ def one_of(column: str, values: type[StrEnum], name: str) -> CheckConstraint:
     """A CHECK that keeps a text column within an enum's values."""
     allowed = ", ".join(f"'{value}'" for value in values)
     return CheckConstraint(f"{column} IN ({allowed})", name=name)
+
+
+EnumT = TypeVar("EnumT", bound=StrEnum)
+
+
+class StringEnum(TypeDecorator[EnumT]):
+    """A text column read as members of `enum` and written from them, so code compares and
+    assigns members, never `.value`. The schema keeps plain text, kept within the values by
+    `one_of`'s CHECK (a PostgreSQL ENUM would need a migration for every new value)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[EnumT]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: EnumT | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> EnumT | None:
+        return None if value is None else self.enum(value)

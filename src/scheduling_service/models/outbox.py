@@ -6,7 +6,7 @@ from sqlalchemy import ForeignKey, Index, Integer, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scheduling_service.models.base import Base, HasId, one_of
+from scheduling_service.models.base import Base, HasId, StringEnum, one_of
 
 
 class MessageKind(StrEnum):
@@ -55,9 +55,11 @@ class OutboxMessage(HasId, Base):
 
     cohort_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
     recipient: Mapped[str]
-    kind: Mapped[str]
+    kind: Mapped[MessageKind] = mapped_column(StringEnum(MessageKind))
     orphaned_interview_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
-    state: Mapped[str] = mapped_column(server_default=MessageState.PENDING.value)
+    state: Mapped[MessageState] = mapped_column(
+        StringEnum(MessageState), server_default=MessageState.PENDING.value
+    )
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_error: Mapped[str | None]

@@ -8,9 +8,7 @@ with exponential backoff until `outbox_max_attempts`, then the message is `faile
 """
 
 import asyncio
-import contextlib
 import logging
-import signal
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,19 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduling_service import metrics
 from scheduling_service.backoff import exponential_backoff
 from scheduling_service.config import Settings
-from scheduling_service.db import (
-    SessionMaker,
-    create_engine,
-    create_sessionmaker,
-    run_in_transaction,
-)
+from scheduling_service.db import SessionMaker, run_in_transaction
 from scheduling_service.models import MessageKind, MessageState, OutboxMessage
 from scheduling_service.notifications.repository import OutboxRepository
-from scheduling_service.notifications.sender import Sender, create_sender
+from scheduling_service.notifications.sender import Sender
 from scheduling_service.notifications.service import decide
 from scheduling_service.notifications.templates import render
-from scheduling_service.outages import OutageLog
-from scheduling_service.reconciliation.service import Reconciler
+from scheduling_service.periodic import run_periodically
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +38,13 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send due messages until `stop` is set; the message being sent then is finished."""
-        outage = OutageLog("dispatcher")
-        while not stop.is_set():
-            try:
-                await self.dispatch_once(stop)
-            except Exception as error:  # the database may be down; the next pass tries again
-                outage.failed(error, "an outbox dispatch pass")
-            else:
-                outage.succeeded()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.dispatcher_poll_seconds)
+        await run_periodically(
+            lambda: self.dispatch_once(stop),
+            every=self.settings.dispatcher_poll_seconds,
+            stop=stop,
+            loop="dispatcher",
+            what="an outbox dispatch pass",
+        )
 
     async def dispatch_once(self, stop: asyncio.Event | None = None) -> int:
         """Send the messages due now; answers how many were sent.
@@ -81,7 +70,7 @@ class Dispatcher:
         message = await outbox.claim_due()
         if message is None:
             return None
-        if message.kind == MessageKind.ORPHAN_UNDECIDED.value:
+        if message.kind is MessageKind.ORPHAN_UNDECIDED:
             await decide(session, message, self.settings)
             return _DECIDED
         cohort = await outbox.cohort(message.cohort_id)
@@ -130,22 +119,3 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
         base_seconds=settings.outbox_retry_base_seconds,
         max_seconds=settings.outbox_retry_max_seconds,
     )
-
-
-async def run_worker(settings: Settings, database_url: str) -> None:
-    """Run the dispatcher and the reconciler until SIGINT or SIGTERM, then finish the message
-    (and the reconciliation) in hand."""
-    engine = create_engine(database_url, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    sessionmaker = create_sessionmaker(engine)
-    dispatcher = Dispatcher(sessionmaker, settings, create_sender(settings))
-    reconciler = Reconciler(sessionmaker, settings)
-    logger.info("outbox worker started")
-    try:
-        await asyncio.gather(dispatcher.run(stop), reconciler.run(stop))
-    finally:
-        await engine.dispose()
-    logger.info("outbox worker stopped")

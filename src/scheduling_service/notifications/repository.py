@@ -55,7 +55,7 @@ class OutboxRepository:
             .where(
                 OutboxMessage.cohort_id == cohort_id,
                 OutboxMessage.recipient == recipient,
-                OutboxMessage.kind == MessageKind.ORPHAN_ALERT.value,
+                OutboxMessage.kind == MessageKind.ORPHAN_ALERT,
                 OutboxMessage.created_at > func.now() - window,
             )
             .order_by(OutboxMessage.created_at.desc())
@@ -85,8 +85,8 @@ class OutboxRepository:
                 .where(
                     OutboxMessage.cohort_id == cohort_id,
                     OutboxMessage.recipient == recipient,
-                    OutboxMessage.kind == MessageKind.ORPHAN_DIGEST.value,
-                    OutboxMessage.state == MessageState.PENDING.value,
+                    OutboxMessage.kind == MessageKind.ORPHAN_DIGEST,
+                    OutboxMessage.state == MessageState.PENDING,
                     OutboxMessage.next_attempt_at > func.now(),
                     func.cardinality(OutboxMessage.orphaned_interview_ids) < max_orphans,
                 )
@@ -130,7 +130,7 @@ class OutboxRepository:
         query = (
             select(OutboxMessage)
             .where(
-                OutboxMessage.state == MessageState.PENDING.value,
+                OutboxMessage.state == MessageState.PENDING,
                 OutboxMessage.next_attempt_at <= func.now(),
             )
             .order_by(OutboxMessage.next_attempt_at)
@@ -150,8 +150,8 @@ class OutboxRepository:
             .where(
                 OutboxMessage.cohort_id == cohort_id,
                 OutboxMessage.recipient == recipient,
-                OutboxMessage.kind == MessageKind.ORPHAN_UNDECIDED.value,
-                OutboxMessage.state == MessageState.PENDING.value,
+                OutboxMessage.kind == MessageKind.ORPHAN_UNDECIDED,
+                OutboxMessage.state == MessageState.PENDING,
             )
             .order_by(OutboxMessage.created_at, OutboxMessage.id)
             .limit(limit)
@@ -175,7 +175,7 @@ class OutboxRepository:
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id)
             .values(
-                state=MessageState.SENT.value,
+                state=MessageState.SENT,
                 attempts=OutboxMessage.attempts + 1,
                 sent_at=func.now(),
                 last_error=None,
@@ -192,7 +192,7 @@ class OutboxRepository:
             "last_error": error,
         }
         if retry_in is None:
-            values["state"] = MessageState.FAILED.value
+            values["state"] = MessageState.FAILED
         else:
             # The clock at the failure, not the transaction's start: a slow attempt must not
             # leave the message due again at once.

@@ -5,8 +5,7 @@ from typing import Protocol
 
 import aiosmtplib
 
-from scheduling_service.config import Settings
-from scheduling_service.notifications.endpoint import SmtpEndpoint
+from scheduling_service.config import Settings, SmtpEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +68,5 @@ class LogSender:
 
 
 def create_sender(settings: Settings) -> Sender:
-    if not settings.smtp_url:  # an empty SMTP_URL= in an env file means unset, too
-        return LogSender()
-    return SmtpSender(SmtpEndpoint.from_url(settings.smtp_url))
+    server = settings.smtp_server()
+    return LogSender() if server is None else SmtpSender(server)

@@ -34,7 +34,7 @@ async def enqueue_orphan_alerts(
         message = OutboxMessage(
             cohort_id=orphan.cohort_id,
             recipient=recipient,
-            kind=MessageKind.ORPHAN_UNDECIDED.value,
+            kind=MessageKind.ORPHAN_UNDECIDED,
             orphaned_interview_ids=[orphan.id],
         )
         if not await outbox.try_lock_recipient(orphan.cohort_id, recipient):
@@ -42,7 +42,7 @@ async def enqueue_orphan_alerts(
             continue
         full_until = await _window_full_until(outbox, settings, message)
         if full_until is None:
-            message.kind = MessageKind.ORPHAN_ALERT.value
+            message.kind = MessageKind.ORPHAN_ALERT
             outbox.add(message)
         else:
             await _into_digests(outbox, settings, message, [orphan.id], full_until)
@@ -72,7 +72,7 @@ async def decide(session: AsyncSession, message: OutboxMessage, settings: Settin
             await outbox.delete([m.id for m in batch])
             break
         alert = batch.pop(0)
-        alert.kind = MessageKind.ORPHAN_ALERT.value
+        alert.kind = MessageKind.ORPHAN_ALERT
         # The window counts it from when it was decided; the next question counts it.
         alert.created_at = func.now()
         await outbox.flush()
@@ -108,7 +108,7 @@ async def _into_digests(
             OutboxMessage(
                 cohort_id=message.cohort_id,
                 recipient=message.recipient,
-                kind=MessageKind.ORPHAN_DIGEST.value,
+                kind=MessageKind.ORPHAN_DIGEST,
                 orphaned_interview_ids=left[first : first + size],
                 next_attempt_at=due,
             )

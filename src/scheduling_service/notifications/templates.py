@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scheduling_service.config import Settings
@@ -38,13 +38,13 @@ def render(
     orphans: Sequence[OrphanedInterview],
     settings: Settings,
 ) -> EmailMessage:
-    if message.kind == MessageKind.CALCOM_KEY_REJECTED.value:
+    if message.kind == MessageKind.CALCOM_KEY_REJECTED:
         return _key_rejected(message, cohort_name, settings)
     shown = [_describe(orphan, settings) for orphan in orphans]
     cohort = _inert(cohort_name)
     email = EmailMessage()
     subject_cohort = _header_text(cohort)
-    if message.kind == MessageKind.ORPHAN_ALERT.value:
+    if message.kind == MessageKind.ORPHAN_ALERT:
         # The booking's time tells alerts apart in an inbox; the booker's name would let them
         # write the header.
         when = f"{orphans[0].start_time.astimezone(UTC):%a %d %b %Y %H:%M} UTC"
@@ -62,7 +62,7 @@ def render(
     email["To"] = message.recipient
     email["Date"] = format_datetime(datetime.now(UTC))
     # Stable across retries, so a mail system can tell a repeated delivery for what it is.
-    email["Message-ID"] = f"<{message.id}@{_sender_domain(settings)}>"
+    email["Message-ID"] = f"<{message.id}@{settings.alert_domain()}>"
     email.set_content(_text(intro, shown))
     email.add_alternative(_html(intro, shown), subtype="html")
     return email
@@ -76,7 +76,7 @@ def _key_rejected(message: OutboxMessage, cohort: str, settings: Settings) -> Em
     email["From"] = settings.alert_from
     email["To"] = message.recipient
     email["Date"] = format_datetime(datetime.now(UTC))
-    email["Message-ID"] = f"<{message.id}@{_sender_domain(settings)}>"
+    email["Message-ID"] = f"<{message.id}@{settings.alert_domain()}>"
     email.set_content(
         f"Cal.com's API refused the API key of {_inert(cohort)}, so bookings whose webhooks never "
         "arrived are no longer recovered from it.\n\n"
@@ -91,7 +91,7 @@ def _describe(orphan: OrphanedInterview, settings: Settings) -> _Orphan:
     applicant = _inert(orphan.applicant_email)
     if orphan.applicant_name and orphan.applicant_name.strip():
         applicant = f"{_inert(orphan.applicant_name)} <{applicant}>"
-    base_url = (settings.app_base_url or settings.public_base_url).rstrip("/")
+    base_url = settings.alert_link_base()
     return _Orphan(
         applicant=applicant,
         utc_time=_span(orphan.start_time, orphan.end_time, UTC),
@@ -184,7 +184,3 @@ def _duration(seconds: int) -> str:
         return f"{seconds} seconds"
     minutes = seconds // 60
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
-
-
-def _sender_domain(settings: Settings) -> str:
-    return parseaddr(settings.alert_from)[1].rpartition("@")[2] or "scheduling-service"

@@ -4,26 +4,15 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import Cohort, Organization
 from scheduling_service.pagination import Keyset, split_page
+from scheduling_service.repository import Repository
 
 
-class OrganizationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, organization: Organization) -> Organization:
-        self.session.add(organization)
-        await self.session.flush()
-        return organization
-
+class OrganizationRepository(Repository[Organization]):
     async def get(self, organization_id: uuid.UUID) -> Organization | None:
         return await self.session.get(Organization, organization_id)
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
 
 _cohorts = cast(Table, Cohort.__table__)
@@ -47,10 +36,7 @@ class CohortSecrets:
     previous_secret_expires_at: datetime | None
 
 
-class CohortRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class CohortRepository(Repository[Cohort]):
     async def secrets(self, cohort_id: uuid.UUID) -> CohortSecrets | None:
         row = (await self.session.execute(_SECRETS, {"cohort_id": cohort_id})).first()
         return None if row is None else CohortSecrets(**row._mapping)
@@ -58,11 +44,6 @@ class CohortRepository:
     async def all_secrets(self) -> list[CohortSecrets]:
         rows = await self.session.execute(_ALL_SECRETS)
         return [CohortSecrets(**row._mapping) for row in rows]
-
-    async def add(self, cohort: Cohort) -> Cohort:
-        self.session.add(cohort)
-        await self.session.flush()
-        return cohort
 
     async def get(self, cohort_id: uuid.UUID, *, for_update: bool = False) -> Cohort | None:
         return await self.session.get(Cohort, cohort_id, with_for_update=for_update)
@@ -74,6 +55,3 @@ class CohortRepository:
         query: Any = select(Cohort).where(Cohort.organization_id == organization_id)
         rows = (await self.session.scalars(keyset.apply(query, cursor, limit))).all()
         return split_page(rows, limit, lambda c: (c.created_at, c.id))
-
-    async def flush(self) -> None:
-        await self.session.flush()

@@ -25,8 +25,8 @@ from scheduling_service.calcom.signature import mismatch_detail, signature_match
 from scheduling_service.db import SessionMaker, is_database_unavailable, run_in_transaction
 from scheduling_service.errors import InvalidSignature, NotFound, Unavailable
 from scheduling_service.organizations.repository import CohortRepository, CohortSecrets
-from scheduling_service.organizations.service import accepted_secrets
 from scheduling_service.outages import OutageLog
+from scheduling_service.periodic import stopped_within
 
 # A cohort whose cached secrets a signature did not match is read again at most this often.
 REFETCH_AFTER_MISMATCH_SECONDS = 1.0
@@ -46,11 +46,10 @@ class CohortSecretCache:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Refresh the whole cache every `refresh_seconds` until `stop` is set."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.refresh_seconds)
-            if not stop.is_set():
-                await self.refresh()
+        # Not `run_periodically`: the cache was filled at start, and `refresh` tells its own
+        # outages, since `lookup` asks whether the database is down.
+        while not await stopped_within(stop, self.refresh_seconds):
+            await self.refresh()
 
     async def refresh(self) -> None:
         """Read every cohort's secrets; on failure the cache keeps what it had."""
@@ -118,3 +117,13 @@ class CohortSecretCache:
     @staticmethod
     def _matches(cohort: CohortSecrets, body: bytes, signature: str | None) -> bool:
         return signature_matches(body, signature, accepted_secrets(cohort, datetime.now(UTC)))
+
+
+def accepted_secrets(cohort: CohortSecrets, now: datetime) -> list[str]:
+    """The secrets a delivery may be signed with: the current one, and the previous one
+    while its grace period lasts."""
+    accepted = [cohort.webhook_secret]
+    expires = cohort.previous_secret_expires_at
+    if cohort.previous_webhook_secret and expires is not None and now < expires:
+        accepted.append(cohort.previous_webhook_secret)
+    return accepted

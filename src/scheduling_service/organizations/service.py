@@ -1,7 +1,6 @@
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -112,27 +111,6 @@ async def rotate_webhook_secret(
     cohort.webhook_secret = new_webhook_secret()
     await repository.flush()
     return cohort.webhook_secret, expires_at
-
-
-class HasWebhookSecrets(Protocol):
-    """A cohort, or what the webhook reads of one (`CohortRepository.secrets`)."""
-
-    @property
-    def webhook_secret(self) -> str: ...
-    @property
-    def previous_webhook_secret(self) -> str | None: ...
-    @property
-    def previous_secret_expires_at(self) -> datetime | None: ...
-
-
-def accepted_secrets(cohort: HasWebhookSecrets, now: datetime) -> list[str]:
-    """The secrets a delivery may be signed with: the current one, and the previous one
-    while its grace period lasts."""
-    accepted = [cohort.webhook_secret]
-    expires = cohort.previous_secret_expires_at
-    if cohort.previous_webhook_secret and expires is not None and now < expires:
-        accepted.append(cohort.previous_webhook_secret)
-    return accepted
 
 
 def _unique(emails: list[str]) -> list[str]:

@@ -8,17 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduling_service.models import Application, OrphanedInterview, OrphanState
 from scheduling_service.orphans.ranking import MIN_SIMILARITY, Signals
 from scheduling_service.pagination import Keyset, split_page
+from scheduling_service.repository import Repository
 
 
-class OrphanRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def add(self, orphan: OrphanedInterview) -> OrphanedInterview:
-        self.session.add(orphan)
-        await self.session.flush()
-        return orphan
-
+class OrphanRepository(Repository[OrphanedInterview]):
     async def get(
         self, orphan_id: uuid.UUID, *, for_update: bool = False
     ) -> OrphanedInterview | None:
@@ -42,9 +35,6 @@ class OrphanRepository:
             OrphanedInterview.state == OrphanState.OPEN.value,
         )
         return int(await self.session.scalar(query) or 0)
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
 
 # Each orphan's canonical email (and its local part) and name, as the terms hold them.

@@ -5,13 +5,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service import metrics
 from scheduling_service.applications.repository import ApplicationRepository, HistoryRepository
-from scheduling_service.applications.service import (
-    Cause,
-    InterviewSlot,
-    apply_booking,
-    record_history,
-)
+from scheduling_service.applications.service import apply_booking, record_history
 from scheduling_service.auth import Principal
+from scheduling_service.bookings.effects import Cause, InterviewSlot
+from scheduling_service.bookings.repository import BookingRepository
 from scheduling_service.config import Settings
 from scheduling_service.errors import Conflict, NotFound
 from scheduling_service.models import (
@@ -28,7 +25,6 @@ from scheduling_service.organizations.service import get_cohort, get_cohort_as_a
 from scheduling_service.orphans.ranking import MAX_CANDIDATES, Ranked, Signals, rank
 from scheduling_service.orphans.repository import CandidateRepository, OrphanRepository
 from scheduling_service.pipeline import BookingEvent
-from scheduling_service.webhooks.repository import BookingRepository
 
 # The best few candidates each orphan of a list carries (those with the booker's email or
 # name); its detail has up to MAX_CANDIDATES, found by similarity too.

@@ -7,14 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import Booking, CalcomConnection
 from scheduling_service.reconciliation.plan import Seen
+from scheduling_service.repository import Repository
 
 _UIDS_PER_QUERY = 5000
 
 
-class ConnectionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class ConnectionRepository(Repository[CalcomConnection]):
     async def get(self, cohort_id: uuid.UUID) -> CalcomConnection | None:
         return await self.session.get(CalcomConnection, cohort_id)
 
@@ -26,11 +24,6 @@ class ConnectionRepository:
         )
         return {row.cohort_id: row for row in rows}
 
-    async def add(self, connection: CalcomConnection) -> CalcomConnection:
-        self.session.add(connection)
-        await self.session.flush()
-        return connection
-
     async def delete(self, cohort_id: uuid.UUID) -> bool:
         result = await self.session.execute(
             delete(CalcomConnection)
@@ -38,9 +31,6 @@ class ConnectionRepository:
             .returning(CalcomConnection.cohort_id)
         )
         return result.first() is not None
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
     async def take_lease(
         self, cohort_id: uuid.UUID, owner: str, duration: timedelta

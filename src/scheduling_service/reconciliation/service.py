@@ -32,6 +32,7 @@ from scheduling_service.errors import Conflict, NotFound, UpstreamFailed
 from scheduling_service.models import CalcomConnection, MessageKind, OutboxMessage
 from scheduling_service.notifications.repository import OutboxRepository
 from scheduling_service.organizations.service import get_cohort_as_admin
+from scheduling_service.periodic import run_periodically
 from scheduling_service.reconciliation.client import (
     CalcomApiError,
     CalcomClient,
@@ -452,16 +453,17 @@ class Reconciler:
         self.owner = _owner()
 
     async def run(self, stop: asyncio.Event) -> None:
-        poll = min(self.settings.reconcile_interval_seconds, 30.0)
-        while not stop.is_set():
-            try:
+        async def reconcile_due() -> None:
+            with contextlib.suppress(RunStopped):  # `stop` is set: the loop ends
                 await self.run_due(stop)
-            except RunStopped:
-                break
-            except Exception:  # the database may be down; the next pass tries again
-                logger.warning("reconciliation pass did not finish", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll)
+
+        await run_periodically(
+            reconcile_due,
+            every=min(self.settings.reconcile_interval_seconds, 30.0),
+            stop=stop,
+            loop="reconciler",
+            what="a reconciliation pass",
+        )
 
     async def run_due(self, stop: asyncio.Event | None = None) -> int:
         """Reconcile the cohorts due now; answers how many this replica ran."""

@@ -20,20 +20,10 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service.applications.repository import (
-    ApplicationRepository,
-    ApplicationState,
-    HistoryRepository,
-)
-from scheduling_service.applications.service import (
-    Cause,
-    InterviewSlot,
-    current_interview,
-    history_values,
-    no_show_after,
-    plan_booking,
-    record_history,
-)
+from scheduling_service.applications.repository import ApplicationRepository, ApplicationState
+from scheduling_service.applications.service import current_interview, record_history
+from scheduling_service.bookings.effects import Cause, InterviewSlot, no_show_after, plan_booking
+from scheduling_service.bookings.repository import BookingRepository, BookingRow
 from scheduling_service.calcom import delivery as calcom
 from scheduling_service.config import Settings
 from scheduling_service.models import (
@@ -45,11 +35,7 @@ from scheduling_service.models import (
 )
 from scheduling_service.orphans import service as orphans
 from scheduling_service.pipeline import BookingEvent
-from scheduling_service.webhooks.repository import (
-    BookingRepository,
-    BookingRow,
-    WebhookEventRepository,
-)
+from scheduling_service.webhooks.repository import WebhookEventRepository
 from scheduling_service.writes import PendingWrites
 
 CALCOM_ACTOR = "calcom"
@@ -312,7 +298,7 @@ class BookingApplier:
                     applicant_name=booking.applicant_name,
                     start_time=booking.start_time,
                     end_time=booking.end_time,
-                    state=BookingState.CANCELLED.value,
+                    state=BookingState.CANCELLED,
                 )
                 for email in emails or (booking.applicant_email,)
             ]
@@ -378,7 +364,7 @@ class BookingApplier:
             start_time=booking.start_time,
             end_time=booking.end_time,
             meeting_url=booking.meeting_url,
-            state=BookingState.ACTIVE.value,
+            state=BookingState.ACTIVE,
             rescheduled_from_id=rescheduled_from.id if rescheduled_from else None,
         )
 
@@ -427,24 +413,9 @@ class BookingApplier:
             replaces_live=replaces_live,
             other_live=_row_slot(other_live) if other_live else None,
         )
-        if change is None:
-            return
-        self.writes.add(
-            ApplicationRepository.update_write(application.id, change.application_values())
-        )
-        self.writes.add(
-            HistoryRepository.add_write(
-                history_values(
-                    application.id,
-                    change.kind,
-                    self.cause,
-                    from_status=change.from_status,
-                    to_status=change.to_status,
-                    interview=slot,
-                    other_interview=change.other,
-                )
-            )
-        )
+        if change is not None:
+            for write in ApplicationRepository.change_writes(application.id, change, self.cause):
+                self.writes.add(write)
 
     async def _already_known(self, booking: calcom.Booking) -> Outcome:
         known = await self.bookings.find(self.cohort_id, booking.uid, [booking.applicant_email])

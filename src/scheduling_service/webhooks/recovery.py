@@ -2,12 +2,11 @@
 database is back, and retries failed events whose backoff has passed."""
 
 import asyncio
-import contextlib
 import logging
 
 from scheduling_service.db import is_database_unavailable
 from scheduling_service.errors import InvalidSignature, NotFound, Unavailable
-from scheduling_service.outages import OutageLog
+from scheduling_service.periodic import run_periodically
 from scheduling_service.webhooks.journal import JournalEntry
 from scheduling_service.webhooks.service import (
     Intake,
@@ -31,18 +30,13 @@ class Recovery:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        outage = OutageLog("recovery")
-        while not stop.is_set():
-            try:
-                await self.recover_once()
-            except Exception as error:  # the database may be down; the next pass tries again
-                outage.failed(error, "a recovery pass")
-            else:
-                outage.succeeded()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    stop.wait(), timeout=self.draining.settings.recovery_poll_seconds
-                )
+        await run_periodically(
+            self.recover_once,
+            every=self.draining.settings.recovery_poll_seconds,
+            stop=stop,
+            loop="recovery",
+            what="a recovery pass",
+        )
 
     async def recover_once(self) -> tuple[int, int]:
         """Answers how many journal entries were applied and failed events retried."""

@@ -16,6 +16,9 @@ from scheduling_service.webhooks.schemas import DeliveryOutcome, WebhookAnswer, 
 
 router = APIRouter()
 
+# The webhook's path, up to the cohort ID (`webhooks.front` answers it).
+WEBHOOK_PATH_PREFIX = "/webhooks/calcom/"
+
 _ENVELOPE_EXAMPLE: dict[str, Any] = {
     "triggerEvent": "BOOKING_CREATED",
     "createdAt": "2026-05-04T09:12:45.123Z",
@@ -122,7 +125,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 @router.post(
-    "/webhooks/calcom/{cohort_id}",
+    WEBHOOK_PATH_PREFIX + "{cohort_id}",
     operation_id="receiveCalcomWebhook",
     summary="Receive a Cal.com webhook delivery for a cohort",
     tags=["calcom"],

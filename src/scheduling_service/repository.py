@@ -1,0 +1,25 @@
+"""What the repositories share: the session they work in (they flush it, never commit it),
+and adding a row."""
+
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduling_service.models import Base
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+class Repository(Generic[RowT]):
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: RowT) -> RowT:
+        """Insert `row` now, so its server defaults are read back and a refused constraint
+        fails here, in the repository."""
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def flush(self) -> None:
+        await self.session.flush()
