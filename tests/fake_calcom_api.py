@@ -2,14 +2,15 @@
 
 It is the contract reconciliation depends on, so it serves what Cal.com's reference and source
 document (README, "Reconciliation with Cal.com"): a bearer API key (401 otherwise), the
-`cal-api-version` header, the filters `afterUpdatedAt`, `afterCreatedAt`, `eventTypeIds`
-and `status`, sorting by `sortUpdatedAt`/`sortCreated`, `take` (1-250, default 100) and `skip`,
-and `{"status": "success", "data": [...], "pagination": {...}}`. A booking never updated has
-no `updatedAt`. A reschedule makes a new booking that names the old one
+`cal-api-version` header, the filters `afterUpdatedAt`, `afterCreatedAt`, `attendeeEmail`,
+`eventTypeIds` and `status`, sorting by `sortUpdatedAt`/`sortCreated`, `take` (1-250, default
+100) and `skip`, and `{"status": "success", "data": [...], "pagination": {...}}`. A booking
+never updated has no `updatedAt`. A reschedule makes a new booking that names the old one
 (`rescheduledFromUid`), the old one being cancelled with `rescheduledToUid`; a seated
 booking lists each attendee with a `seatUid`, and one who gives up a seat disappears.
 Reasons are the booking's `cancellationReason` and the new booking's `reschedulingReason`;
-a seat given up keeps its reason nowhere the API shows.
+a seat given up keeps its reason nowhere the API shows. A host moving a whole seated session
+(`move_session`) does what Cal.com's source does, described there.
 
 Each change also records the webhook Cal.com would have sent for it (`webhooks`), built with
 `tests.calcom_bodies`: what a receiver that was up would have got.
@@ -178,6 +179,57 @@ class FakeCalcom:
                 cancellation_reason=reason,
             )
 
+    def move_session(self, uid: str, start: datetime, reason: str | None = None) -> str:
+        """The host moves a whole seated session; answers the uid it is at afterwards.
+
+        As Cal.com's `ownerRescheduleSeatedBooking` does: with no booking of the event type at
+        the new time, the booking itself takes the new time (same uid; the reason goes into
+        its `cancellationReason`: `moveSeatedBookingToNewTimeSlot`); with one, every seat
+        moves into that booking (an attendee already there is dropped), whose own row is not
+        touched (its `updatedAt` stays), and the emptied booking is cancelled, with no
+        `rescheduledToUid` nor the other's `rescheduledFromUid` (`combineTwoSeatedBookings`).
+        The webhook names every seat holder moved, the first one's answers in `responses`.
+        """
+        with self._lock:
+            session = self.bookings[uid]
+            holders = list(session["attendees"])
+            there = [
+                b
+                for b in self.bookings.values()
+                if b["uid"] != uid
+                and b["status"] == "accepted"
+                and b["eventTypeId"] == session["eventTypeId"]
+                and b["start"] == _iso(start)
+            ]
+            if there:
+                [target] = there
+                present = {a["email"] for a in target["attendees"]}
+                target["attendees"].extend(a for a in holders if a["email"] not in present)
+                session.update(status="cancelled", attendees=[], updatedAt=_iso(self._tick()))
+            else:
+                target = session
+                session.update(
+                    start=_iso(start),
+                    end=_iso(start + timedelta(minutes=session["duration"])),
+                    cancellationReason=reason,
+                    updatedAt=_iso(self._tick()),
+                )
+            first = holders[0]
+            self._webhook(
+                "BOOKING_RESCHEDULED",
+                target,
+                email=first["email"],
+                name=first["name"],
+                seats=self.seats[uid],
+                reschedule_uid=uid,
+                attendees=[
+                    {"email": a["email"], "name": a["name"], "timeZone": a["timeZone"]}
+                    for a in holders
+                ],
+                rescheduling_reason=reason,
+            )
+            return str(target["uid"])
+
     def _seat(self, email: str, name: str) -> dict[str, Any]:
         return {
             "name": name,
@@ -193,6 +245,7 @@ class FakeCalcom:
         trigger: str,
         booking: dict[str, Any],
         cancellation_reason: str | None = None,
+        rescheduling_reason: str | None = None,
         **fields: Any,
     ) -> None:
         body = webhook_body(
@@ -209,8 +262,9 @@ class FakeCalcom:
             # A seat given up leaves the booking accepted, its reason nowhere in the API.
             payload["cancellationReason"] = cancellation_reason or booking.get("cancellationReason")
         if trigger == "BOOKING_RESCHEDULED":
-            payload["reschedulingReason"] = booking["reschedulingReason"]
-            payload["responses"]["rescheduleReason"]["value"] = booking["reschedulingReason"]
+            reason = rescheduling_reason or booking.get("reschedulingReason")
+            payload["reschedulingReason"] = reason
+            payload["responses"]["rescheduleReason"]["value"] = reason
         self.webhooks.append(body)
 
     # The API.
@@ -245,6 +299,11 @@ class FakeCalcom:
         if "afterCreatedAt" in params:
             after = _iso(_at(params["afterCreatedAt"]))
             found = [b for b in found if b["createdAt"] >= after]
+        if "attendeeEmail" in params:
+            wanted_email = params["attendeeEmail"].strip().lower()
+            found = [
+                b for b in found if any(a["email"].lower() == wanted_email for a in b["attendees"])
+            ]
         if "eventTypeIds" in params:
             wanted = {int(i) for i in params["eventTypeIds"].split(",")}
             found = [b for b in found if b["eventTypeId"] in wanted]

@@ -2,6 +2,7 @@
 one digest until the window lets the next alert through."""
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker
 from scheduling_service.models import MessageKind, MessageState
 from scheduling_service.notifications.dispatcher import Dispatcher
+from scheduling_service.notifications.repository import OutboxRepository
 from tests.conftest import Tokens
 from tests.mail import DEADLINE_SECONDS, Received, SmtpServer, eventually
 from tests.notifications.conftest import (
@@ -90,11 +92,13 @@ def _alerted(received: Received, orphan_ids: list[str]) -> str:
 
 
 async def test_concurrent_orphans_get_no_more_alerts_than_the_limit(
-    client: AsyncClient, tokens: Tokens, sessionmaker: SessionMaker
+    client: AsyncClient, tokens: Tokens, sessionmaker: SessionMaker, dispatcher: Dispatcher
 ) -> None:
     cohort = await one_admin_cohort(client, tokens, "ada@acme.example")
 
     orphan_ids = await asyncio.gather(*(orphan_booking(client, cohort, n) for n in range(8)))
+    # Those that met another deciding the admin's alerts are decided by the dispatcher.
+    await dispatcher.dispatch_once()
 
     messages = await outbox(sessionmaker)
     alerts = [m for m in messages if m.kind == MessageKind.ORPHAN_ALERT.value]
@@ -118,6 +122,53 @@ async def test_each_admin_and_cohort_has_a_limit_of_its_own(
     messages = await outbox(sessionmaker)
     assert len(messages) == 15
     assert {m.kind for m in messages} == {MessageKind.ORPHAN_ALERT.value}
+
+
+class TestRecipientBusy:
+    """Another transaction holds the admin's alert lock (deciding an orphan of its own) while
+    a burst of orphans arrives: none of them waits for it with a pooled connection."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(
+            update={
+                "database_webhook_pool_size": 2,
+                "database_pool_timeout_seconds": 2.0,
+                "alert_digest_max_orphans": 4,
+            }
+        )
+
+    async def test_many_orphans_at_once_neither_exhaust_the_pool_nor_duplicate_alerts(
+        self,
+        client: AsyncClient,
+        tokens: Tokens,
+        sessionmaker: SessionMaker,
+        dispatcher: Dispatcher,
+        smtp: SmtpServer,
+    ) -> None:
+        cohort = await one_admin_cohort(client, tokens, "ada@acme.example")
+
+        async with sessionmaker() as holder, holder.begin():
+            await OutboxRepository(holder).lock_recipient(
+                uuid.UUID(cohort["id"]), "ada@acme.example"
+            )
+            # Six deliveries per pooled connection, each answered while the lock is held.
+            orphan_ids = await asyncio.gather(
+                *(orphan_booking(client, cohort, n) for n in range(12))
+            )
+
+        assert await dispatcher.dispatch_once() == 5
+        messages = await outbox(sessionmaker)
+        alerts = [m for m in messages if m.kind == MessageKind.ORPHAN_ALERT.value]
+        digests = [m for m in messages if m.kind == MessageKind.ORPHAN_DIGEST.value]
+        assert len(alerts) == len(smtp.received) == 5
+        assert {m.state for m in alerts} == {MessageState.SENT.value}
+        assert sorted(len(d.orphaned_interview_ids) for d in digests) == [3, 4]
+        assert len(messages) == 7, "every undecided message became an alert or went"
+        named = [str(i) for m in messages for i in m.orphaned_interview_ids]
+        assert sorted(named) == sorted(orphan_ids)
+        due = min(a.created_at for a in alerts) + timedelta(seconds=WINDOW_SECONDS)
+        assert {d.next_attempt_at for d in digests} == {due}
 
 
 class TestLongBurst:

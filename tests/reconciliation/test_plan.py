@@ -1,8 +1,18 @@
 """The comparison of Cal.com's bookings with what the service knows (pure)."""
 
+from datetime import UTC, datetime
 from typing import Any
 
-from scheduling_service.reconciliation.plan import ChangeKind, plan_changes
+from scheduling_service.reconciliation.plan import (
+    ChangeKind,
+    Known,
+    Seen,
+    emptied_sessions,
+    plan_changes,
+)
+
+ACTIVE = Seen("active", None)
+CANCELLED = Seen("cancelled", None)
 
 
 def api_booking(uid: str, minute: int, **fields: Any) -> dict[str, Any]:
@@ -27,7 +37,7 @@ def seat(email: str) -> dict[str, Any]:
     return {"name": email, "email": email, "timeZone": "UTC", "seatUid": f"seat-{email}"}
 
 
-def kinds(bookings: list[dict[str, Any]], known: dict[str, dict[str, str]]) -> list[Any]:
+def kinds(bookings: list[dict[str, Any]], known: Known) -> list[Any]:
     plan = plan_changes(bookings, known)
     return [(c.kind, c.booking.uid, c.booking.reschedule_uid) for c in plan.changes]
 
@@ -53,9 +63,9 @@ def test_what_the_service_knows_already_is_no_change() -> None:
         api_booking("c", 3, status="cancelled", rescheduledToUid="d"),
     ]
     known = {
-        "a": {"jane@example.org": "active"},
-        "b": {"jane@example.org": "cancelled"},
-        "c": {"jane@example.org": "active"},
+        "a": {"jane@example.org": ACTIVE},
+        "b": {"jane@example.org": CANCELLED},
+        "c": {"jane@example.org": ACTIVE},
     }
 
     assert kinds(bookings, known) == []
@@ -67,7 +77,7 @@ def test_a_cancellation_never_seen_follows_the_changes_made_before_it() -> None:
         api_booking("b", 30, email="bo@example.org"),
     ]
 
-    assert kinds(bookings, {"a": {"jane@example.org": "active"}}) == [
+    assert kinds(bookings, {"a": {"jane@example.org": ACTIVE}}) == [
         (ChangeKind.CREATED, "b", None),
         (ChangeKind.CANCELLED, "a", None),
     ]
@@ -83,7 +93,7 @@ def test_seats_taken_and_given_up_are_found_per_attendee() -> None:
     seated = api_booking(
         "s", 1, attendees=[seat("one@x.org"), seat("new@x.org")], updatedAt="2026-05-01T11:00:00Z"
     )
-    known = {"s": {"one@x.org": "active", "gone@x.org": "active", "left@x.org": "cancelled"}}
+    known = {"s": {"one@x.org": ACTIVE, "gone@x.org": ACTIVE, "left@x.org": CANCELLED}}
 
     plan = plan_changes([seated], known)
 
@@ -124,11 +134,95 @@ def test_the_reasons_cal_com_keeps_reach_the_changes_as_their_webhooks_carry_the
             updatedAt="2026-05-01T12:00:00Z",
         ),
     ]
-    known = {"a": {"jane@example.org": "active"}, "c": {"jane@example.org": "active"}}
+    known = {"a": {"jane@example.org": ACTIVE}, "c": {"jane@example.org": ACTIVE}}
 
     plan = plan_changes(bookings, known)
 
     assert [(c.kind, c.booking.reason) for c in plan.changes] == [
         (ChangeKind.RESCHEDULED, "Clash with another"),
         (ChangeKind.CANCELLED, "Found another slot"),
+    ]
+
+
+def at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso).astimezone(UTC)
+
+
+def moves(bookings: list[dict[str, Any]], known: Known) -> list[Any]:
+    return [
+        (c.kind, c.booking.uid, c.booking.reschedule_uid, c.booking.attendee_emails)
+        for c in plan_changes(bookings, known).changes
+    ]
+
+
+def test_a_session_its_host_moved_under_its_uid_moves_every_seat_held_there_once() -> None:
+    held = Seen("active", at("2026-05-12T14:00:00Z"))
+    moved = api_booking(
+        "s",
+        1,
+        start="2026-05-13T09:00:00.000Z",
+        end="2026-05-13T09:30:00.000Z",
+        attendees=[seat("one@x.org"), seat("two@x.org")],
+        updatedAt="2026-05-02T08:00:00Z",
+        # Where Cal.com keeps the reason of a session moved in place.
+        cancellationReason="Host travelling",
+    )
+    known = {"s": {"one@x.org": held, "two@x.org": held}}
+
+    plan = plan_changes([moved], known)
+
+    assert moves([moved], known) == [
+        (ChangeKind.SESSION_MOVED, "s", "s", ("one@x.org", "two@x.org"))
+    ]
+    assert plan.changes[0].booking.reason == "Host travelling"
+    assert plan.changes[0].booking.start_time == at("2026-05-13T09:00:00Z")
+    arrived = Seen("active", at("2026-05-13T09:00:00Z"))
+    assert moves([moved], {"s": {"one@x.org": arrived, "two@x.org": arrived}}) == []
+
+
+def test_a_session_moved_twice_under_its_uid_is_two_changes() -> None:
+    held = {"s": {"one@x.org": Seen("active", at("2026-05-12T14:00:00Z"))}}
+    first, second = (
+        api_booking(
+            "s", 1, start=f"{day}T09:00:00Z", end=f"{day}T09:30:00Z", attendees=[seat("one@x.org")]
+        )
+        for day in ("2026-05-13", "2026-05-14")
+    )
+
+    [moved_once] = plan_changes([first], held).changes
+    [moved_again] = plan_changes([second], held).changes
+
+    assert moved_once.delivery.event_id != moved_again.delivery.event_id
+
+
+def test_a_session_its_host_merged_into_another_booking_moves_its_seats_there() -> None:
+    emptied = api_booking(
+        "session", 1, status="cancelled", attendees=[], updatedAt="2026-05-02T08:00:00Z"
+    )
+    later = api_booking(
+        "later",
+        2,
+        start="2026-05-13T09:00:00.000Z",
+        end="2026-05-13T09:30:00.000Z",
+        attendees=[seat("ann@x.org"), seat("one@x.org"), seat("two@x.org")],
+    )
+    known = {
+        "session": {"one@x.org": ACTIVE, "two@x.org": ACTIVE, "gone@x.org": CANCELLED},
+        "later": {"ann@x.org": ACTIVE},
+    }
+
+    assert emptied_sessions([emptied, later], known) == {"session": ["one@x.org", "two@x.org"]}
+    assert moves([emptied, later], known) == [
+        (ChangeKind.SESSION_MOVED, "later", "session", ("one@x.org", "two@x.org"))
+    ]
+
+
+def test_a_seat_of_an_emptied_session_found_nowhere_else_was_given_up() -> None:
+    emptied = api_booking("session", 1, status="cancelled", attendees=[])
+    elsewhere = api_booking("later", 2, attendees=[seat("one@x.org")])
+    known = {"session": {"one@x.org": ACTIVE, "two@x.org": ACTIVE}}
+
+    assert moves([emptied, elsewhere], known) == [
+        (ChangeKind.SESSION_MOVED, "later", "session", ("one@x.org",)),
+        (ChangeKind.SEAT_GIVEN_UP, "session", None, ("two@x.org",)),
     ]

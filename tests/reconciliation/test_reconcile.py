@@ -379,3 +379,95 @@ async def test_an_api_key_that_cannot_travel_in_a_header_is_refused_and_not_echo
 
     assert_problem(answer, 422, "validation-error")
     assert api_key not in answer.text
+
+
+async def _history(client: AsyncClient, tokens: Tokens, application: Json) -> list[Json]:
+    answer = await client.get(
+        f"/v1/applications/{application['id']}/history", headers=tokens("system_admin")
+    )
+    assert answer.status_code == 200, answer.text
+    items: list[Json] = answer.json()["items"]
+    return items
+
+
+async def test_a_session_its_host_moved_is_followed_by_every_seat_holder_once(
+    client: AsyncClient, tokens: Tokens, cohort: Json, fake: FakeCalcomServer
+) -> None:
+    """Cal.com's two ways (see `FakeCalcom.move_session`): in place, then merged into the
+    booking at the new time, made before the window asked for (found by a holder's email)."""
+    jane, john, ann = [
+        await create_application(
+            client, tokens, cohort, email=f"{name}@example.org", status="waiting_first_round"
+        )
+        for name in ("jane", "john", "ann")
+    ]
+    await connect(client, tokens, cohort, fake)
+    calcom = fake.calcom
+    session = calcom.create_seated("jane@example.org", "Jane", START)
+    calcom.take_seat(session, "john@example.org", "John")
+    later = START + timedelta(days=1)
+    elsewhere = calcom.create_seated("ann@example.org", "Ann", later)
+    for body in calcom.webhooks:
+        assert (await deliver(client, cohort, body)).json()["outcome"] == "matched"
+    moved_at = START + timedelta(hours=3)
+
+    # While the service is down, the host moves the session, in place.
+    calcom.move_session(session, moved_at, reason="Host travelling")
+    dry = await reconcile(client, tokens, cohort, dry_run=True)
+    untouched = [await read_application(client, tokens, a) for a in (jane, john)]
+    applied = await reconcile(client, tokens, cohort)
+    late = await deliver(client, cohort, calcom.webhooks[-1])
+    again = await reconcile(client, tokens, cohort)
+
+    changes = [(c["booking_uid"], c["change"], c["rescheduled_from_uid"]) for c in dry["changes"]]
+    assert changes == [(session, "session_moved", session)]
+    assert [a["interview"]["start_time"] for a in untouched] == [_z(START)] * 2
+    assert [c["event_id"] for c in applied["changes"]] == [c["event_id"] for c in dry["changes"]]
+    [move] = applied["changes"]
+    assert move["outcome"] == "matched"
+    for application in (jane, john):
+        moved = await read_application(client, tokens, application)
+        assert (moved["interview"]["booking_uid"], moved["interview"]["start_time"]) == (
+            session,
+            _z(moved_at),
+        )
+        entry = (await _history(client, tokens, application))[-1]
+        assert (entry["kind"], entry["cause"], entry["event_id"], entry["reason"]) == (
+            "interview_rescheduled",
+            "reconciliation",
+            move["event_id"],
+            "Host travelling",
+        )
+    assert late.json()["outcome"] == "duplicate"
+    assert again["changes"] == []
+    lengths = [len(await _history(client, tokens, a)) for a in (jane, john, ann)]
+
+    # Then into Ann's session at `later`: that booking itself is not changed.
+    since = calcom.clock + timedelta(milliseconds=500)
+    assert calcom.move_session(session, later) == elsewhere
+    merged = await reconcile(client, tokens, cohort, since=_z(since))
+    late = await deliver(client, cohort, calcom.webhooks[-1])
+    again = await reconcile(client, tokens, cohort, since=_z(since))
+
+    assert [
+        (c["booking_uid"], c["change"], c["rescheduled_from_uid"], c["outcome"])
+        for c in merged["changes"]
+    ] == [(elsewhere, "session_moved", session, "matched")]
+    for application in (jane, john, ann):
+        moved = await read_application(client, tokens, application)
+        assert (moved["interview"]["booking_uid"], moved["interview"]["start_time"]) == (
+            elsewhere,
+            _z(later),
+        )
+    assert [len(await _history(client, tokens, a)) for a in (jane, john, ann)] == [
+        lengths[0] + 1,
+        lengths[1] + 1,
+        lengths[2],
+    ]
+    assert (await _history(client, tokens, john))[-1]["kind"] == "interview_rescheduled"
+    assert late.json()["outcome"] == "duplicate"
+    assert again["changes"] == []
+
+
+def _z(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

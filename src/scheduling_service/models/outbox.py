@@ -12,6 +12,10 @@ from scheduling_service.models.base import Base, HasId, StringEnum, one_of
 class MessageKind(StrEnum):
     ORPHAN_ALERT = "orphan_alert"
     ORPHAN_DIGEST = "orphan_digest"
+    # An orphan whose alert the dispatcher decides (alert or digest): the recipient's lock was
+    # held when its transaction wrote it, and waiting for it there would hold a pooled
+    # connection (notifications/service.py).
+    ORPHAN_UNDECIDED = "orphan_undecided"
     # Cal.com refused the cohort's API key: reconciliation stopped until an admin sets another.
     CALCOM_KEY_REJECTED = "calcom_key_rejected"
 
@@ -38,10 +42,13 @@ class OutboxMessage(HasId, Base):
             "next_attempt_at",
             postgresql_where=text("state = 'pending'"),
         ),
+        # The rate limit's questions name a kind: a recipient's alerts in the window, their
+        # waiting digest, their undecided orphans; never every message they ever had.
         Index(
-            "ix_outbox_messages_cohort_id_recipient_created_at",
+            "ix_outbox_messages_cohort_id_recipient_kind_created_at",
             "cohort_id",
             "recipient",
+            "kind",
             "created_at",
         ),
     )

@@ -3,7 +3,8 @@
 Each message is claimed, sent and marked in one transaction that holds its row lock, with
 `SKIP LOCKED`, so any number of dispatchers (the app's, `scheduling-service worker`s) share
 the work and none sends a message another is sending or has sent. A failed attempt is retried
-with exponential backoff until `outbox_max_attempts`, then the message is `failed`.
+with exponential backoff until `outbox_max_attempts`, then the message is `failed`. An
+`orphan_undecided` message is decided first (alert or digest), in a transaction of its own.
 """
 
 import asyncio
@@ -16,13 +17,17 @@ from scheduling_service import metrics
 from scheduling_service.backoff import exponential_backoff
 from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker, run_in_transaction
-from scheduling_service.models import MessageState, OutboxMessage
+from scheduling_service.models import MessageKind, MessageState, OutboxMessage
 from scheduling_service.notifications.repository import OutboxRepository
 from scheduling_service.notifications.sender import Sender
+from scheduling_service.notifications.service import decide
 from scheduling_service.notifications.templates import render
 from scheduling_service.periodic import run_periodically
 
 logger = logging.getLogger(__name__)
+
+# An orphan's alert decided (notifications/service.py): nothing sent, the pass goes on.
+_DECIDED = object()
 
 
 class Dispatcher:
@@ -50,17 +55,24 @@ class Dispatcher:
         sent = 0
         while stop is None or not stop.is_set():
             state = await run_in_transaction(self.sessionmaker, self._dispatch_next)
+            if state is _DECIDED:
+                continue
             if state is not MessageState.SENT:
                 break
             sent += 1
         return sent
 
-    async def _dispatch_next(self, session: AsyncSession) -> MessageState | None:
-        """Attempt the next due message; answers its new state, None when none is due."""
+    async def _dispatch_next(self, session: AsyncSession) -> MessageState | object | None:
+        """Attempt the next due message; answers its new state, `_DECIDED` when it was an
+        orphan whose alert is now decided (sent by a later pass if it is one), None when
+        none is due."""
         outbox = OutboxRepository(session)
         message = await outbox.claim_due()
         if message is None:
             return None
+        if message.kind is MessageKind.ORPHAN_UNDECIDED:
+            await decide(session, message, self.settings)
+            return _DECIDED
         cohort = await outbox.cohort(message.cohort_id)
         assert cohort is not None, "a cohort's messages are deleted with it"
         orphans = await outbox.orphans(message.orphaned_interview_ids)

@@ -2,7 +2,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import cast, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import (
@@ -33,8 +34,16 @@ class OutboxRepository:
         of one cohort, so concurrent orphans count each other against the rate limit."""
         await self.session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"outbox:{cohort_id}:{recipient}"},
+            {"key": _recipient_key(cohort_id, recipient)},
         )
+
+    async def try_lock_recipient(self, cohort_id: uuid.UUID, recipient: str) -> bool:
+        """`lock_recipient` if nobody holds it; False at once otherwise, never waiting."""
+        taken: bool | None = await self.session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": _recipient_key(cohort_id, recipient)},
+        )
+        return bool(taken)
 
     async def alert_window_full_until(
         self, cohort_id: uuid.UUID, recipient: str, limit: int, window: timedelta
@@ -57,41 +66,58 @@ class OutboxRepository:
         return until
 
     async def append_to_waiting_digest(
-        self, cohort_id: uuid.UUID, recipient: str, orphan_id: uuid.UUID, max_orphans: int
-    ) -> bool:
-        """Add the orphan to the recipient's digest that is not due yet and lists fewer than
-        `max_orphans`; False when there is none.
+        self,
+        cohort_id: uuid.UUID,
+        recipient: str,
+        orphan_ids: Sequence[uuid.UUID],
+        max_orphans: int,
+    ) -> list[uuid.UUID]:
+        """Add the orphans, as many as fit, to the recipient's digest that is not due yet
+        and lists fewer than `max_orphans`; answers those that did not fit (all of them when
+        there is no such digest).
 
-        A digest the dispatcher is sending is locked; once that commits it is no longer
-        pending, so the orphan is not added to a message already sent.
+        A digest the dispatcher is sending is locked, and skipped: no orphan is added to a
+        message already sent, and no transaction waits for an email to go out.
         """
         waiting = (
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.cohort_id == cohort_id,
-                OutboxMessage.recipient == recipient,
-                OutboxMessage.kind == MessageKind.ORPHAN_DIGEST,
-                OutboxMessage.state == MessageState.PENDING,
-                OutboxMessage.next_attempt_at > func.now(),
-                func.cardinality(OutboxMessage.orphaned_interview_ids) < max_orphans,
+            await self.session.execute(
+                select(OutboxMessage.id, func.cardinality(OutboxMessage.orphaned_interview_ids))
+                .where(
+                    OutboxMessage.cohort_id == cohort_id,
+                    OutboxMessage.recipient == recipient,
+                    OutboxMessage.kind == MessageKind.ORPHAN_DIGEST,
+                    OutboxMessage.state == MessageState.PENDING,
+                    OutboxMessage.next_attempt_at > func.now(),
+                    func.cardinality(OutboxMessage.orphaned_interview_ids) < max_orphans,
+                )
+                .order_by(OutboxMessage.created_at.desc())
+                .limit(1)
+                .with_for_update(skip_locked=True)
             )
-            .order_by(OutboxMessage.created_at.desc())
-            .limit(1)
-            .with_for_update()
-            .scalar_subquery()
-        )
-        statement = (
+        ).first()
+        if waiting is None:
+            return list(orphan_ids)
+        digest_id, listed = waiting
+        room = max_orphans - listed
+        await self.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == waiting)
+            .where(OutboxMessage.id == digest_id)
             .values(
-                orphaned_interview_ids=func.array_append(
-                    OutboxMessage.orphaned_interview_ids, orphan_id
+                orphaned_interview_ids=func.array_cat(
+                    OutboxMessage.orphaned_interview_ids,
+                    cast(list(orphan_ids[:room]), ARRAY(UUID(as_uuid=True))),
                 )
             )
-            .returning(OutboxMessage.id)
             .execution_options(synchronize_session=False)
         )
-        return await self.session.scalar(statement) is not None
+        return list(orphan_ids[room:])
+
+    async def delete(self, message_ids: Sequence[uuid.UUID]) -> None:
+        await self.session.execute(
+            delete(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids))
+            .execution_options(synchronize_session=False)
+        )
 
     def add(self, message: OutboxMessage) -> None:
         self.session.add(message)
@@ -113,6 +139,25 @@ class OutboxRepository:
         )
         message: OutboxMessage | None = await self.session.scalar(query)
         return message
+
+    async def undecided(
+        self, cohort_id: uuid.UUID, recipient: str, limit: int
+    ) -> list[OutboxMessage]:
+        """The recipient's oldest undecided orphans that no other dispatcher is deciding,
+        locked."""
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.cohort_id == cohort_id,
+                OutboxMessage.recipient == recipient,
+                OutboxMessage.kind == MessageKind.ORPHAN_UNDECIDED,
+                OutboxMessage.state == MessageState.PENDING,
+            )
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.scalars(query)).all())
 
     async def cohort(self, cohort_id: uuid.UUID) -> Cohort | None:
         return await self.session.get(Cohort, cohort_id)
@@ -158,3 +203,7 @@ class OutboxRepository:
             .values(values)
             .execution_options(synchronize_session=False)
         )
+
+
+def _recipient_key(cohort_id: uuid.UUID, recipient: str) -> str:
+    return f"outbox:{cohort_id}:{recipient}"

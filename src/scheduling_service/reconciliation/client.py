@@ -1,7 +1,8 @@
 """A client for Cal.com's API v2 bookings list (`GET /v2/bookings`, version 2024-08-13).
 
 What it relies on (README, "Reconciliation with Cal.com"): a bearer API key, the
-`cal-api-version` header, the filters `afterUpdatedAt`/`afterCreatedAt` and `eventTypeIds`,
+`cal-api-version` header, the filters `afterUpdatedAt`/`afterCreatedAt`, `attendeeEmail` and
+`eventTypeIds`,
 sorting by `sortUpdatedAt`/`sortCreated`, `take`/`skip` pagination, and the answer
 `{"status": "success", "data": [...], "pagination": {..., "hasNextPage"}}`. A 429 waits as
 long as `Retry-After` says; 5xx answers and timeouts are retried with exponential backoff; a
@@ -96,6 +97,15 @@ class CalcomClient:
                 if isinstance(uid, str):
                     found[uid] = booking
         return list(found.values())
+
+    async def bookings_of_attendee(
+        self, email: str, event_type_ids: list[int]
+    ) -> list[dict[str, Any]]:
+        """Every booking listing `email` among its attendees (`attendeeEmail`)."""
+        params = {"attendeeEmail": email}
+        if event_type_ids:
+            params["eventTypeIds"] = ",".join(str(i) for i in event_type_ids)
+        return await self._all_pages(params)
 
     async def _all_pages(self, params: dict[str, str]) -> list[dict[str, Any]]:
         bookings: list[dict[str, Any]] = []

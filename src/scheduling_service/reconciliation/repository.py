@@ -6,6 +6,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import Booking, CalcomConnection
+from scheduling_service.reconciliation.plan import Seen
 from scheduling_service.repository import Repository
 
 _UIDS_PER_QUERY = 5000
@@ -104,20 +105,20 @@ class KnownBookingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def states(
-        self, cohort_id: uuid.UUID, uids: Collection[str]
-    ) -> dict[str, dict[str, str]]:
-        """Booking uid -> applicant email -> state, for the uids the cohort knows."""
-        known: dict[str, dict[str, str]] = {}
+    async def seen(self, cohort_id: uuid.UUID, uids: Collection[str]) -> dict[str, dict[str, Seen]]:
+        """Booking uid -> applicant email -> state and start, for the uids the cohort knows."""
+        known: dict[str, dict[str, Seen]] = {}
         wanted = list(uids)
         # In slices: a statement carries at most 32,767 parameters.
         for first in range(0, len(wanted), _UIDS_PER_QUERY):
             rows = await self.session.execute(
-                select(Booking.uid, Booking.applicant_email, Booking.state).where(
+                select(
+                    Booking.uid, Booking.applicant_email, Booking.state, Booking.start_time
+                ).where(
                     Booking.cohort_id == cohort_id,
                     Booking.uid.in_(wanted[first : first + _UIDS_PER_QUERY]),
                 )
             )
-            for uid, email, state in rows:
-                known.setdefault(uid, {})[email] = state
+            for uid, email, state, start in rows:
+                known.setdefault(uid, {})[email] = Seen(state, start)
         return known

@@ -1,3 +1,4 @@
+import asyncio
 import uuid
 
 from fastapi import APIRouter, Request, Response, status
@@ -68,6 +69,7 @@ async def delete_calcom_connection(
 @router.post(
     "/cohorts/{cohort_id}/reconcile",
     operation_id="reconcileCohort",
+    response_model=ReconcileOut,
     summary="Apply what Cal.com's bookings API knows and the service missed (org admin)",
     description="For the organization's admins (and system admins). Lists the bookings "
     "Cal.com changed since `since` (default: the watermark minus the overlap) and applies "
@@ -89,7 +91,7 @@ async def delete_calcom_connection(
 )
 async def reconcile(
     cohort_id: uuid.UUID, data: ReconcileIn, request: Request, principal: PrincipalDep
-) -> ReconcileOut:
+) -> Response:
     result = await service.reconcile_on_demand(
         request.app.state.sessionmaker,
         principal,
@@ -98,4 +100,7 @@ async def reconcile(
         data.since,
         data.dry_run,
     )
-    return ReconcileOut.of(result)
+    # Thousands of changes take seconds to shape and encode: in a thread, so this worker's
+    # event loop keeps answering webhooks meanwhile (it stalled them all at the end of a run).
+    body = await asyncio.to_thread(lambda: ReconcileOut.of(result).model_dump_json())
+    return Response(body, media_type="application/json")

@@ -3,7 +3,8 @@
 A run: take the cohort's lease (one replica at a time), list the bookings Cal.com changed
 since the watermark minus an overlap (no transaction open meanwhile), compare them with the
 bookings the service knows (`plan.py`), then apply each difference in a transaction of its
-own through the webhook's path (`webhooks.service.apply_reconciled`), and record the run.
+own through the webhook's path (`webhooks.service.apply_reconciled`), a few at once when they
+concern different bookings and applicants, and record the run.
 Any number of runs, at any time, on any replica, apply a change once: its event ID is stored
 once per cohort, and the applier is idempotent by booking uid as it is for webhooks.
 
@@ -38,7 +39,13 @@ from scheduling_service.reconciliation.client import (
     KeyRejected,
     RetryPolicy,
 )
-from scheduling_service.reconciliation.plan import Change, Plan, Skipped, plan_changes
+from scheduling_service.reconciliation.plan import (
+    Change,
+    Known,
+    Skipped,
+    emptied_sessions,
+    plan_changes,
+)
 from scheduling_service.reconciliation.repository import (
     ConnectionRepository,
     KnownBookingRepository,
@@ -229,41 +236,109 @@ async def _run(
     """Read, compare, apply (or rehearse); answers the result and the new watermark."""
     cohort_id = connection.cohort_id
     api_key = key_box(settings).open(connection.api_key_encrypted)
-    bookings = await _fetch(settings, connection, api_key, since)
-
-    async def compare(session: AsyncSession) -> Plan:
-        uids = [str(b["uid"]) for b in bookings]
-        known = await KnownBookingRepository(session).states(cohort_id, uids)
-        return plan_changes(bookings, known)
-
-    plan = await run_in_transaction(sessionmaker, compare)
+    async with _client(settings, connection, api_key) as client:
+        event_type_ids = list(connection.event_type_ids)
+        bookings = await client.bookings_changed_since(since, event_type_ids)
+        known = await _known(sessionmaker, cohort_id, bookings)
+        # A session whose seats its host merged into another booking: that booking is not
+        # changed itself (its `updatedAt` stays), so it is asked for by a seat holder's email.
+        found = {str(b["uid"]) for b in bookings}
+        for holders in emptied_sessions(bookings, known).values():
+            more = await client.bookings_of_attendee(holders[0], event_type_ids)
+            bookings.extend(b for b in more if str(b.get("uid")) not in found)
+            found.update(str(b.get("uid")) for b in more)
+        known = await _known(sessionmaker, cohort_id, bookings)
+    # Parsing thousands of bookings takes seconds of CPU under load: in a thread, the event
+    # loop keeps answering webhooks meanwhile (the GIL is handed over every few ms).
+    plan = await asyncio.to_thread(plan_changes, bookings, known)
     result = RunResult(since, applied=not dry_run, skipped=plan.skipped)
     result.bookings_read = len(bookings)
     if dry_run:
         result.changes = await _rehearse(sessionmaker, settings, cohort_id, plan.changes)
     else:
-        for change in plan.changes:
-            if stop is not None and stop.is_set():
-                raise RunStopped(
-                    f"stopped by a shutdown after {len(result.changes)} of "
-                    f"{len(plan.changes)} changes; the next run continues"
-                )
-            result.changes.append(await _apply(sessionmaker, settings, cohort_id, change))
+        result.changes = await _apply_all(sessionmaker, settings, cohort_id, plan.changes, stop)
     return result, _watermark(bookings) or connection.watermark
 
 
-async def _fetch(
-    settings: Settings, connection: CalcomConnection, api_key: str, since: datetime
-) -> list[dict[str, Any]]:
+# Changes applied at once, each in a transaction (and a pooled connection) of its own. One at
+# a time, a run waited for the busy event loop at every statement of every change.
+_CHANGES_AT_ONCE = 4
+
+
+async def _apply_all(
+    sessionmaker: SessionMaker,
+    settings: Settings,
+    cohort_id: uuid.UUID,
+    changes: list[Change],
+    stop: asyncio.Event | None,
+) -> list[Applied]:
+    """Apply the changes, a few at once, leaving a pooled connection for the API: a change
+    waits for every earlier one that names one of its booking uids or applicants, so those
+    are applied in Cal.com's order, as their webhooks came; unrelated ones go on meanwhile."""
+    at_once = asyncio.Semaphore(max(1, min(_CHANGES_AT_ONCE, settings.database_pool_size - 1)))
+    applied: list[Applied | None] = [None] * len(changes)
+
+    async def apply(index: int, change: Change, after: list[asyncio.Task[None]]) -> None:
+        for earlier in after:
+            await earlier
+        async with at_once:
+            if stop is not None and stop.is_set():
+                done = sum(1 for a in applied if a is not None)
+                raise RunStopped(
+                    f"stopped by a shutdown after {done} of {len(changes)} changes; "
+                    "the next run continues"
+                )
+            applied[index] = await _apply(sessionmaker, settings, cohort_id, change)
+
+    latest: dict[str, asyncio.Task[None]] = {}
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index, change in enumerate(changes):
+                keys = _keys(change)
+                after = list({id(t): t for k in keys if (t := latest.get(k))}.values())
+                task = group.create_task(apply(index, change, after))
+                latest.update(dict.fromkeys(keys, task))
+    except ExceptionGroup as failed:
+        # The first failure, as one run at a time raised it; the others were cancelled.
+        raise failed.exceptions[0] from None
+    return [a for a in applied if a is not None]
+
+
+def _keys(change: Change) -> set[str]:
+    """What a change touches that another may too: its bookings and its applicants."""
+    booking = change.booking
+    keys = {f"uid:{booking.uid}", f"email:{booking.applicant_email}"}
+    keys.update(f"email:{email}" for email in booking.attendee_emails)
+    if booking.reschedule_uid:
+        keys.add(f"uid:{booking.reschedule_uid}")
+    if booking.application_id_hint:
+        keys.add(f"application:{booking.application_id_hint}")
+    return keys
+
+
+def _client(settings: Settings, connection: CalcomConnection, api_key: str) -> CalcomClient:
     retry = RetryPolicy(
         settings.calcom_api_max_attempts,
         settings.calcom_api_retry_base_seconds,
         settings.calcom_api_retry_max_seconds,
     )
-    async with CalcomClient(
+    return CalcomClient(
         connection.base_url, api_key, timeout=settings.calcom_api_timeout_seconds, retry=retry
-    ) as client:
-        return await client.bookings_changed_since(since, list(connection.event_type_ids))
+    )
+
+
+async def _known(
+    sessionmaker: SessionMaker, cohort_id: uuid.UUID, bookings: list[dict[str, Any]]
+) -> Known:
+    """What the service knows of the bookings listed and of those they replaced, in one
+    statement per 5,000 uids."""
+    uids = {str(b["uid"]) for b in bookings}
+    uids.update(str(b["rescheduledFromUid"]) for b in bookings if b.get("rescheduledFromUid"))
+
+    async def read(session: AsyncSession) -> Known:
+        return await KnownBookingRepository(session).seen(cohort_id, uids)
+
+    return await run_in_transaction(sessionmaker, read)
 
 
 async def _apply(
