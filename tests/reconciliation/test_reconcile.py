@@ -19,7 +19,7 @@ from scheduling_service.reconciliation.secrets import KeyBox, key_box
 from scheduling_service.reconciliation.service import Reconciler, RunStopped, reconcile_cohort
 from tests.calcom_bodies import deliver
 from tests.conftest import Tokens
-from tests.factories import ADMINS, assert_problem, create_application, create_org
+from tests.factories import ADMINS, assert_problem, create_application, create_org, history
 from tests.fake_calcom_api import API_KEY, FakeCalcomServer
 from tests.operations.scrape import parse, value
 
@@ -164,10 +164,7 @@ async def test_a_booking_the_webhook_missed_is_applied_once_and_its_late_webhook
     assert again["changes"] == []
     assert late.json()["outcome"] == "duplicate"
     assert await read_application(client, tokens, application) == scheduled
-    history = await client.get(
-        f"/v1/applications/{application['id']}/history", headers=tokens("system_admin")
-    )
-    causes = [(e["kind"], e["cause"]) for e in history.json()["items"]]
+    causes = [(e["kind"], e["cause"]) for e in await history(client, tokens, application)]
     assert causes[-1] == ("interview_scheduled", "reconciliation")
     events = await client.get(
         f"/v1/cohorts/{cohort['id']}/webhook-events", headers=admin(tokens, cohort)
@@ -381,17 +378,8 @@ async def test_an_api_key_that_cannot_travel_in_a_header_is_refused_and_not_echo
     assert api_key not in answer.text
 
 
-async def _history(client: AsyncClient, tokens: Tokens, application: Json) -> list[Json]:
-    answer = await client.get(
-        f"/v1/applications/{application['id']}/history", headers=tokens("system_admin")
-    )
-    assert answer.status_code == 200, answer.text
-    items: list[Json] = answer.json()["items"]
-    return items
-
-
 async def test_a_session_its_host_moved_is_followed_by_every_seat_holder_once(
-    client: AsyncClient, tokens: Tokens, cohort: Json, fake: FakeCalcomServer
+    client: AsyncClient, tokens: Tokens, cohort: Json, fake_calcom: FakeCalcomServer
 ) -> None:
     """Cal.com's two ways (see `FakeCalcom.move_session`): in place, then merged into the
     booking at the new time, made before the window asked for (found by a holder's email)."""
@@ -401,8 +389,8 @@ async def test_a_session_its_host_moved_is_followed_by_every_seat_holder_once(
         )
         for name in ("jane", "john", "ann")
     ]
-    await connect(client, tokens, cohort, fake)
-    calcom = fake.calcom
+    await connect(client, tokens, cohort, fake_calcom)
+    calcom = fake_calcom.calcom
     session = calcom.create_seated("jane@example.org", "Jane", START)
     calcom.take_seat(session, "john@example.org", "John")
     later = START + timedelta(days=1)
@@ -431,7 +419,7 @@ async def test_a_session_its_host_moved_is_followed_by_every_seat_holder_once(
             session,
             _z(moved_at),
         )
-        entry = (await _history(client, tokens, application))[-1]
+        entry = (await history(client, tokens, application))[-1]
         assert (entry["kind"], entry["cause"], entry["event_id"], entry["reason"]) == (
             "interview_rescheduled",
             "reconciliation",
@@ -440,7 +428,7 @@ async def test_a_session_its_host_moved_is_followed_by_every_seat_holder_once(
         )
     assert late.json()["outcome"] == "duplicate"
     assert again["changes"] == []
-    lengths = [len(await _history(client, tokens, a)) for a in (jane, john, ann)]
+    lengths = [len(await history(client, tokens, a)) for a in (jane, john, ann)]
 
     # Then into Ann's session at `later`: that booking itself is not changed.
     since = calcom.clock + timedelta(milliseconds=500)
@@ -459,12 +447,12 @@ async def test_a_session_its_host_moved_is_followed_by_every_seat_holder_once(
             elsewhere,
             _z(later),
         )
-    assert [len(await _history(client, tokens, a)) for a in (jane, john, ann)] == [
+    assert [len(await history(client, tokens, a)) for a in (jane, john, ann)] == [
         lengths[0] + 1,
         lengths[1] + 1,
         lengths[2],
     ]
-    assert (await _history(client, tokens, john))[-1]["kind"] == "interview_rescheduled"
+    assert (await history(client, tokens, john))[-1]["kind"] == "interview_rescheduled"
     assert late.json()["outcome"] == "duplicate"
     assert again["changes"] == []
 
