@@ -113,7 +113,7 @@ def _booking_changes(
         else:
             changes.append((created, _change(ChangeKind.CREATED, booking)))
     cancelled = status == "cancelled" and not booking.get("rescheduledToUid")
-    if cancelled and (not seen or BookingState.ACTIVE.value in seen.values()):
+    if cancelled and (not seen or BookingState.ACTIVE in seen.values()):
         changes.append((changed, _change(ChangeKind.CANCELLED, booking)))
     return changes
 
@@ -136,7 +136,7 @@ def _seat_changes(
                 change = _change(ChangeKind.SEAT_TAKEN, booking, attendee=attendee)
                 changes.append((created if position == 0 else changed, change))
     for email, state in sorted(seen.items()):
-        if state == BookingState.ACTIVE.value and (status == "cancelled" or email not in listed):
+        if state == BookingState.ACTIVE and (status == "cancelled" or email not in listed):
             attendee = listed.get(email, {"email": email})
             changes.append((changed, _change(ChangeKind.SEAT_GIVEN_UP, booking, attendee=attendee)))
     return changes

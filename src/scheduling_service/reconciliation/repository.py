@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service.models import Booking, CalcomConnection
+from scheduling_service.models import Booking, BookingState, CalcomConnection
 from scheduling_service.repository import Repository
 
 _UIDS_PER_QUERY = 5000
@@ -14,14 +14,6 @@ _UIDS_PER_QUERY = 5000
 class ConnectionRepository(Repository[CalcomConnection]):
     async def get(self, cohort_id: uuid.UUID) -> CalcomConnection | None:
         return await self.session.get(CalcomConnection, cohort_id)
-
-    async def get_many(
-        self, cohort_ids: Collection[uuid.UUID]
-    ) -> dict[uuid.UUID, CalcomConnection]:
-        rows = await self.session.scalars(
-            select(CalcomConnection).where(CalcomConnection.cohort_id.in_(cohort_ids))
-        )
-        return {row.cohort_id: row for row in rows}
 
     async def delete(self, cohort_id: uuid.UUID) -> bool:
         result = await self.session.execute(
@@ -106,9 +98,9 @@ class KnownBookingRepository:
 
     async def states(
         self, cohort_id: uuid.UUID, uids: Collection[str]
-    ) -> dict[str, dict[str, str]]:
+    ) -> dict[str, dict[str, BookingState]]:
         """Booking uid -> applicant email -> state, for the uids the cohort knows."""
-        known: dict[str, dict[str, str]] = {}
+        known: dict[str, dict[str, BookingState]] = {}
         wanted = list(uids)
         # In slices: a statement carries at most 32,767 parameters.
         for first in range(0, len(wanted), _UIDS_PER_QUERY):
