@@ -10,6 +10,8 @@ _ORGANIZATION_ID = "5b0c2f0e-8a4d-4d6e-9d3a-2f1c7e6b9a10"
 _COHORT_ID = "0f3e5a8c-1b2d-4c6e-8f9a-3d5b7c9e1a20"
 _WEBHOOK_URL = f"https://scheduling.example.org/webhooks/calcom/{_COHORT_ID}"
 _CONNECTION = {
+    # Cal.com's cloud, `reconciliation.client.DEFAULT_BASE_URL`: written out, since importing
+    # it would make organizations depend on reconciliation, which depends on organizations.
     "base_url": "https://api.cal.com",
     "event_type_ids": [1204512],
     "last_run_at": "2026-05-12T14:10:00Z",
