@@ -258,7 +258,7 @@ async def capture(
         (entities,) = await resolve(connection, cohort.id, [event])
         recorded.clear()
         result = await service.ingest(intake, cohort.id, event.body, event.signature)
-        outcome = result.outcome.outcome.value
+        outcome = result.outcome.kind.value
         if outcome != EXPECTED[event.kind]:
             raise AssertionError(f"{event.kind} answered {outcome}, not {EXPECTED[event.kind]}")
         key = key_of(event)

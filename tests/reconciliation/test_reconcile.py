@@ -361,7 +361,7 @@ async def test_a_run_stopped_by_a_shutdown_is_taken_up_by_the_next(
     )
     assert stopped["watermark"] is None
     assert resumed is not None
-    assert [c.outcome.outcome.value for c in resumed.changes if c.outcome] == ["orphaned"]
+    assert [c.outcome.kind.value for c in resumed.changes if c.outcome] == ["orphaned"]
 
 
 @pytest.mark.parametrize("api_key", ["cal_live_é", "cal live", "cal_live\nX-Injected: 1"])

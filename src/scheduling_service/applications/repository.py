@@ -31,6 +31,7 @@ from scheduling_service.models import (
     HistoryEntry,
 )
 from scheduling_service.pagination import Keyset, split_page
+from scheduling_service.pipeline import Status
 from scheduling_service.writes import Write
 
 _UNIQUE_EMAIL = "uq_applications_cohort_id_contact_email"
@@ -111,14 +112,15 @@ class ApplicationState:
     """What applying a booking needs of an application."""
 
     id: uuid.UUID
-    status: str
+    status: Status
     interview_booking_uid: str | None
 
 
 def _state(row: Record | None) -> ApplicationState | None:
     if row is None:
         return None
-    return ApplicationState(row["id"], row["status"], row["interview_booking_uid"])
+    # asyncpg reads the column as text, not through `StringEnum`.
+    return ApplicationState(row["id"], Status(row["status"]), row["interview_booking_uid"])
 
 
 # pg_trgm's unit: a shorter term has no trigram for the index to look up.
@@ -227,7 +229,7 @@ class ApplicationRepository:
         self,
         cohort_id: uuid.UUID,
         *,
-        statuses: Collection[str] | None,
+        statuses: Collection[Status] | None,
         text: str | None,
         cursor: str | None,
         limit: int,

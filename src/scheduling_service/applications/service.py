@@ -10,8 +10,8 @@ from scheduling_service.auth import Principal
 from scheduling_service.bookings.effects import Cause, InterviewSlot, history_values, plan_booking
 from scheduling_service.errors import NotFound
 from scheduling_service.models import Application, HistoryCause, HistoryEntry, HistoryKind
-from scheduling_service.organizations.service import get_cohort, get_cohort_as_admin
 from scheduling_service.pipeline import BookingEvent, Status
+from scheduling_service.tenancy import get_cohort, get_cohort_as_admin
 from scheduling_service.writes import PendingWrites
 
 
@@ -22,7 +22,7 @@ class ApplicationFilters:
     pipeline_state: pipeline.PipelineState | None = None
     text: str | None = None
 
-    def statuses(self) -> set[str] | None:
+    def statuses(self) -> set[Status] | None:
         """The statuses every filter allows together; None when no filter narrows them."""
         allowed: set[Status] | None = None
         narrowing = [
@@ -35,7 +35,7 @@ class ApplicationFilters:
         for statuses in narrowing:
             if statuses is not None:
                 allowed = statuses if allowed is None else allowed & statuses
-        return None if allowed is None else {s.value for s in allowed}
+        return allowed
 
 
 def current_interview(application: Application) -> InterviewSlot | None:
@@ -62,7 +62,7 @@ async def create_application(
         cohort_id=cohort.id,
         applicant_name=data.applicant_name,
         contact_email=data.contact_email,
-        status=data.status.value,
+        status=Status(data.status),
     )
     await ApplicationRepository(session).add(application)
     record_history(
@@ -117,14 +117,14 @@ async def move_status(
     application = await get_application(
         session, principal, application_id, as_admin=True, for_update=True
     )
-    current = Status(application.status)
-    application.status = pipeline.manual_move(current, requested).value
+    current = application.status
+    application.status = pipeline.manual_move(current, requested)
     record_history(
         session,
         application,
         HistoryKind.STATUS,
         Cause(HistoryCause.ADMIN, principal.subject, reason=reason),
-        from_status=current.value,
+        from_status=current,
         to_status=application.status,
     )
     await ApplicationRepository(session).flush()
@@ -183,8 +183,8 @@ def record_history(
     kind: HistoryKind,
     cause: Cause,
     *,
-    from_status: str | None,
-    to_status: str | None,
+    from_status: Status | None,
+    to_status: Status | None,
     interview: InterviewSlot | None = None,
 ) -> None:
     HistoryRepository(session).add(

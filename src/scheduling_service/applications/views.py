@@ -8,7 +8,7 @@ from scheduling_service.models import Application
 
 def application_out(application: Application, now: datetime | None = None) -> ApplicationOut:
     now = now or datetime.now(UTC)
-    status_ = pipeline.Status(application.status)
+    status_ = application.status
     slot = current_interview(application)
     state = pipeline.pipeline_state_of(status_)
     scheduled = state is pipeline.PipelineState.SCHEDULED and slot is not None

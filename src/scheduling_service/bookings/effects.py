@@ -47,12 +47,12 @@ class Cause:
 class BookingChange:
     """What a booking event does to an application, as the state machine decides it."""
 
-    status: str
+    status: Status
     interview: InterviewChange
     slot: InterviewSlot
     kind: HistoryKind
-    from_status: str | None
-    to_status: str | None
+    from_status: Status | None
+    to_status: Status | None
     other: InterviewSlot | None = None
     """The other live booking: the one a double booking adds to, or the one an application
     falls back on when its interview is cancelled."""
@@ -84,7 +84,7 @@ class BookingChange:
 
 
 def plan_booking(
-    status: str,
+    status: Status,
     interview_booking_uid: str | None,
     event: BookingEvent,
     slot: InterviewSlot,
@@ -109,7 +109,7 @@ def plan_booking(
         concerns = Concerns.OTHER_LIVE
     else:
         concerns = Concerns.NOTHING_LIVE
-    before = Status(status)
+    before = status
     another_live = other_live is not None
     transition = pipeline.apply_booking(before, event, concerns, another_live=another_live)
     if transition.interview is InterviewChange.KEEP and transition.status is before:
@@ -131,12 +131,12 @@ def plan_booking(
         kind is HistoryKind.DOUBLE_BOOKING
     )
     return BookingChange(
-        status=transition.status.value,
+        status=transition.status,
         interview=transition.interview,
         slot=slot,
         kind=kind,
-        from_status=before.value if status_changed else None,
-        to_status=transition.status.value if status_changed else None,
+        from_status=before if status_changed else None,
+        to_status=transition.status if status_changed else None,
         other=other_live if keeps_other else None,
     )
 
@@ -146,8 +146,8 @@ def history_values(
     kind: HistoryKind,
     cause: Cause,
     *,
-    from_status: str | None,
-    to_status: str | None,
+    from_status: Status | None,
+    to_status: Status | None,
     interview: InterviewSlot | None = None,
     other_interview: InterviewSlot | None = None,
 ) -> dict[str, Any]:
@@ -155,12 +155,12 @@ def history_values(
     return {
         "application_id": application_id,
         "orphaned_interview_id": cause.orphaned_interview_id,
-        "kind": kind.value,
+        "kind": kind,
         "from_status": from_status,
         "to_status": to_status,
         "interview": interview.as_json() if interview else None,
         "other_interview": other_interview.as_json() if other_interview else None,
-        "cause": cause.kind.value,
+        "cause": cause.kind,
         "event_id": cause.event_id,
         "actor": cause.actor,
         "reason": cause.reason,

@@ -105,7 +105,7 @@ _LATEST_LIVE = driver.Sql(
     select(*_ROW_COLUMNS)
     .where(
         _bookings.c.application_id == bindparam("application_id"),
-        _bookings.c.state == BookingState.ACTIVE.value,
+        _bookings.c.state == BookingState.ACTIVE,
         _bookings.c.end_time > func.now(),
         _bookings.c.uid != all_(bindparam("uids", type_=ARRAY(String))),
     )
@@ -135,9 +135,9 @@ def _cancel(condition: ColumnElement[bool] | None) -> Update:
         update(_bookings)
         .where(
             _bookings.c.id == bindparam("cancel_booking_id"),
-            _bookings.c.state != BookingState.CANCELLED.value,
+            _bookings.c.state != BookingState.CANCELLED,
         )
-        .values(state=BookingState.CANCELLED.value)
+        .values(state=BookingState.CANCELLED)
         .returning(_bookings.c.id)
     )
 
@@ -157,7 +157,7 @@ def _move(condition: ColumnElement[bool] | None) -> Update:
         update(_bookings)
         .where(
             _bookings.c.id == bindparam("move_booking_id"),
-            _bookings.c.state != BookingState.CANCELLED.value,
+            _bookings.c.state != BookingState.CANCELLED,
             or_(*(_bookings.c[column].is_distinct_from(value) for column, value in _MOVED.items())),
         )
         .values(**_MOVED)
@@ -173,7 +173,7 @@ class BookingRow:
     id: uuid.UUID
     uid: str
     applicant_email: str
-    state: str
+    state: BookingState
     start_time: datetime | None
     end_time: datetime | None
     meeting_url: str | None
@@ -182,7 +182,8 @@ class BookingRow:
 
 
 def _rows(rows: list[Record]) -> list[BookingRow]:
-    return [BookingRow(**row) for row in rows]
+    # asyncpg reads the state as text, not through `StringEnum`.
+    return [BookingRow(**{**row, "state": BookingState(row["state"])}) for row in rows]
 
 
 class BookingRepository:
@@ -266,7 +267,7 @@ class BookingRepository:
             "start_time": start_time,
             "end_time": end_time,
             "meeting_url": meeting_url,
-            "state": state.value,
+            "state": state,
             "application_id": application_id,
             "rescheduled_from_id": rescheduled_from_id,
         }
@@ -275,21 +276,21 @@ class BookingRepository:
             {f"{prefix}{name}": value for name, value in values.items()},
         )
 
-    async def lock_state(self, booking_id: uuid.UUID) -> str:
+    async def lock_state(self, booking_id: uuid.UUID) -> BookingState:
         """Lock the booking and read its state (another event may have changed it)."""
         row = await driver.fetchrow(self.session, _LOCK_STATE, {"booking_id": booking_id})
         assert row is not None, "bookings are never deleted while their cohort exists"
-        return cast(str, row["state"])
+        return BookingState(row["state"])
 
     @staticmethod
     def state_write(
         booking_id: uuid.UUID, state: BookingState, *, only_from: BookingState | None = None
     ) -> Write:
         """Set the booking's state (only from `only_from`, when given)."""
-        values: dict[str, Any] = {"state_booking_id": booking_id, "state_state": state.value}
+        values: dict[str, Any] = {"state_booking_id": booking_id, "state_state": state}
         if only_from is None:
             return Write(_set_state, values)
-        values["state_from"] = only_from.value
+        values["state_from"] = only_from
         return Write(_set_state_from, values)
 
     @staticmethod

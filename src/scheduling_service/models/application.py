@@ -6,7 +6,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scheduling_service.models.base import Base, HasId, HasTimestamps, one_of
+from scheduling_service.models.base import Base, HasId, HasTimestamps, StringEnum, one_of
 from scheduling_service.pipeline import Status
 
 
@@ -40,7 +40,7 @@ class Application(HasId, HasTimestamps, Base):
     cohort_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
     applicant_name: Mapped[str]
     contact_email: Mapped[str]
-    status: Mapped[str]
+    status: Mapped[Status] = mapped_column(StringEnum(Status))
     interview_booking_uid: Mapped[str | None]
     interview_start_time: Mapped[datetime | None]
     interview_end_time: Mapped[datetime | None]

@@ -5,7 +5,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scheduling_service.models.base import Base, HasId, HasTimestamps, one_of
+from scheduling_service.models.base import Base, HasId, HasTimestamps, StringEnum, one_of
 
 
 class BookingState(StrEnum):
@@ -36,7 +36,7 @@ class Booking(HasId, HasTimestamps, Base):
     start_time: Mapped[datetime | None]
     end_time: Mapped[datetime | None]
     meeting_url: Mapped[str | None]
-    state: Mapped[str]
+    state: Mapped[BookingState] = mapped_column(StringEnum(BookingState))
     application_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("applications.id", ondelete="CASCADE"), index=True
     )

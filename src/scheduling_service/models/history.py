@@ -7,7 +7,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scheduling_service.models.base import Base, HasId, one_of
+from scheduling_service.models.base import Base, HasId, StringEnum, one_of
+from scheduling_service.pipeline import Status
 
 
 class HistoryKind(StrEnum):
@@ -55,13 +56,13 @@ class HistoryEntry(HasId, Base):
     )
     # clock_timestamp, not now(): entries written in one transaction keep their order.
     at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
-    kind: Mapped[str]
-    from_status: Mapped[str | None]
-    to_status: Mapped[str | None]
+    kind: Mapped[HistoryKind] = mapped_column(StringEnum(HistoryKind))
+    from_status: Mapped[Status | None] = mapped_column(StringEnum(Status))
+    to_status: Mapped[Status | None] = mapped_column(StringEnum(Status))
     interview: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # A double booking's earlier live booking, or the one a cancellation fell back on.
     other_interview: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    cause: Mapped[str]
+    cause: Mapped[HistoryCause] = mapped_column(StringEnum(HistoryCause))
     event_id: Mapped[str | None]
     actor: Mapped[str]
     reason: Mapped[str | None]

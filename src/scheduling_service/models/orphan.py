@@ -5,7 +5,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scheduling_service.models.base import Base, HasId, HasTimestamps, one_of
+from scheduling_service.models.base import Base, HasId, HasTimestamps, StringEnum, one_of
 
 
 class OrphanState(StrEnum):
@@ -35,7 +35,7 @@ class OrphanedInterview(HasId, HasTimestamps, Base):
     )
 
     cohort_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
-    state: Mapped[str]
+    state: Mapped[OrphanState] = mapped_column(StringEnum(OrphanState))
     applicant_name: Mapped[str | None]
     applicant_email: Mapped[str]
     time_zone: Mapped[str | None]

@@ -58,7 +58,7 @@ class OutboxMessage(HasId, Base):
     kind: Mapped[MessageKind] = mapped_column(StringEnum(MessageKind))
     orphaned_interview_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
     state: Mapped[MessageState] = mapped_column(
-        StringEnum(MessageState), server_default=MessageState.PENDING.value
+        StringEnum(MessageState), server_default=MessageState.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())

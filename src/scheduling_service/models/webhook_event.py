@@ -5,7 +5,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from scheduling_service.models.base import Base, HasId, one_of
+from scheduling_service.models.base import Base, HasId, StringEnum, one_of
 
 
 class WebhookOutcome(StrEnum):
@@ -45,7 +45,7 @@ class WebhookEvent(HasId, Base):
     cohort_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
     event_id: Mapped[str]
     trigger: Mapped[str | None]
-    outcome: Mapped[str]
+    outcome: Mapped[WebhookOutcome] = mapped_column(StringEnum(WebhookOutcome))
     reason: Mapped[str | None]
     raw_body: Mapped[bytes] = mapped_column(LargeBinary)
     application_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -58,4 +58,6 @@ class WebhookEvent(HasId, Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     # When a failed event is retried next; None once retries are exhausted (replay by hand).
     next_attempt_at: Mapped[datetime | None]
-    source: Mapped[str] = mapped_column(server_default=EventSource.WEBHOOK.value)
+    source: Mapped[EventSource] = mapped_column(
+        StringEnum(EventSource), server_default=EventSource.WEBHOOK
+    )

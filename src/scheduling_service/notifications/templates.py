@@ -129,7 +129,7 @@ def _text(intro: str, orphans: Sequence[_Orphan]) -> str:
             f"Meeting link: {orphan.meeting_url or 'none'}",
             f"Orphaned interview ID: {orphan.orphan_id}",
         ]
-        if orphan.state != OrphanState.OPEN.value:
+        if orphan.state != OrphanState.OPEN:
             lines.append(f"No longer open: {orphan.state}")
         lines.append(f"Match it to an application or dismiss it: {orphan.resolve_url}")
         blocks.append("\n".join(lines))
@@ -145,7 +145,7 @@ def _html(intro: str, orphans: Sequence[_Orphan]) -> str:
             # The Cal.com parser keeps only http(s) links, so this is never a javascript: URL.
             meeting = f'<a href="{e(orphan.meeting_url)}">{e(orphan.meeting_url)}</a>'
         resolved = ""
-        if orphan.state != OrphanState.OPEN.value:
+        if orphan.state != OrphanState.OPEN:
             resolved = f"<tr><th>No longer open</th><td>{e(orphan.state)}</td></tr>"
         items.append(
             "<table>"

@@ -1,11 +1,12 @@
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
 
-from scheduling_service.models import Cohort, Organization
+from scheduling_service.models import CalcomConnection, Cohort, Organization
 from scheduling_service.pagination import Keyset, split_page
 from scheduling_service.repository import Repository
 
@@ -47,6 +48,15 @@ class CohortRepository(Repository[Cohort]):
 
     async def get(self, cohort_id: uuid.UUID, *, for_update: bool = False) -> Cohort | None:
         return await self.session.get(Cohort, cohort_id, with_for_update=for_update)
+
+    async def calcom_connections(
+        self, cohort_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, CalcomConnection]:
+        """The Cal.com connections of those cohorts that have one (set by `reconciliation`)."""
+        rows = await self.session.scalars(
+            select(CalcomConnection).where(CalcomConnection.cohort_id.in_(cohort_ids))
+        )
+        return {row.cohort_id: row for row in rows}
 
     async def list_for_organization(
         self, organization_id: uuid.UUID, cursor: str | None, limit: int

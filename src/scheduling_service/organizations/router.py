@@ -3,12 +3,13 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, status
 
-from scheduling_service import problems
+from scheduling_service import problems, tenancy
 from scheduling_service.auth import PrincipalDep
 from scheduling_service.db import SessionDep
 from scheduling_service.models import CalcomConnection, Cohort
 from scheduling_service.organizations import service
 from scheduling_service.organizations.schemas import (
+    CalcomConnectionOut,
     CohortCreate,
     CohortCreated,
     CohortOut,
@@ -18,8 +19,6 @@ from scheduling_service.organizations.schemas import (
     SecretRotated,
 )
 from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
-from scheduling_service.reconciliation import service as reconciliation
-from scheduling_service.reconciliation.schemas import CalcomConnectionOut
 from scheduling_service.schemas import Page
 
 router = APIRouter(prefix="/v1")
@@ -141,7 +140,7 @@ async def list_cohorts(
     cursor: CursorQuery = None,
 ) -> Page[CohortOut]:
     cohorts, next_cursor = await service.list_cohorts(session, principal, org_id, cursor, limit)
-    connections = await reconciliation.connections_of(session, [c.id for c in cohorts])
+    connections = await service.calcom_connections(session, [c.id for c in cohorts])
     return Page(
         items=[cohort_out(request, c, connections.get(c.id)) for c in cohorts],
         next_cursor=next_cursor,
@@ -160,8 +159,8 @@ async def list_cohorts(
 async def get_cohort(
     cohort_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> CohortOut:
-    cohort = await service.get_cohort(session, principal, cohort_id)
-    connections = await reconciliation.connections_of(session, [cohort.id])
+    cohort = await tenancy.get_cohort(session, principal, cohort_id)
+    connections = await service.calcom_connections(session, [cohort.id])
     return cohort_out(request, cohort, connections.get(cohort.id))
 
 

@@ -3,12 +3,22 @@ from datetime import datetime
 
 from pydantic import Field
 
-from scheduling_service.reconciliation.schemas import CalcomConnectionOut
+from scheduling_service.models import CalcomConnection
 from scheduling_service.schemas import ApiModel, Email, Name, examples
 
 _ORGANIZATION_ID = "5b0c2f0e-8a4d-4d6e-9d3a-2f1c7e6b9a10"
 _COHORT_ID = "0f3e5a8c-1b2d-4c6e-8f9a-3d5b7c9e1a20"
 _WEBHOOK_URL = f"https://scheduling.example.org/webhooks/calcom/{_COHORT_ID}"
+_CONNECTION = {
+    # Cal.com's cloud, `reconciliation.client.DEFAULT_BASE_URL`: written out, since importing
+    # it would make organizations depend on reconciliation, which depends on organizations.
+    "base_url": "https://api.cal.com",
+    "event_type_ids": [1204512],
+    "last_run_at": "2026-05-12T14:10:00Z",
+    "last_success_at": "2026-05-12T14:10:00Z",
+    "last_error": None,
+    "watermark": "2026-05-12T14:08:31Z",
+}
 _COHORT = {
     "id": _COHORT_ID,
     "organization_id": _ORGANIZATION_ID,
@@ -60,6 +70,24 @@ class CohortCreate(ApiModel):
     model_config = examples({"name": "Spring 2026"})
 
     name: Name
+
+
+class CalcomConnectionOut(ApiModel):
+    model_config = examples(_CONNECTION)
+
+    base_url: str
+    event_type_ids: list[int]
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None = Field(description="Why the last run failed; null once one succeeds.")
+    watermark: datetime | None = Field(
+        description="The latest booking change applied, by Cal.com's clock; the next run asks "
+        "for changes since it (minus RECONCILE_OVERLAP_SECONDS)."
+    )
+
+    @classmethod
+    def of(cls, connection: CalcomConnection | None) -> "CalcomConnectionOut | None":
+        return None if connection is None else cls.model_validate(connection)
 
 
 class CohortOut(ApiModel):

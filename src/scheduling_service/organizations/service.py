@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.auth import Principal
 from scheduling_service.errors import NotFound
-from scheduling_service.models import Cohort, Organization
+from scheduling_service.models import CalcomConnection, Cohort, Organization
 from scheduling_service.organizations.repository import CohortRepository, OrganizationRepository
 from scheduling_service.organizations.schemas import OrganizationCreate, OrganizationUpdate
 
@@ -72,27 +72,11 @@ async def list_cohorts(
     return await CohortRepository(session).list_for_organization(organization.id, cursor, limit)
 
 
-async def get_cohort(
-    session: AsyncSession, principal: Principal, cohort_id: uuid.UUID, what: str = "cohort"
-) -> Cohort:
-    """The cohort, if the principal belongs to its organization.
-
-    `what` names the resource asked for (an application of the cohort, say), so that one of
-    another organization answers exactly as a missing one would.
-    """
-    cohort = await CohortRepository(session).get(cohort_id)
-    if cohort is None:
-        raise NotFound(f"{what} not found")
-    principal.ensure_member_of(cohort.organization_id, what)
-    return cohort
-
-
-async def get_cohort_as_admin(
-    session: AsyncSession, principal: Principal, cohort_id: uuid.UUID, what: str = "cohort"
-) -> Cohort:
-    cohort = await get_cohort(session, principal, cohort_id, what)
-    principal.ensure_admin_of(cohort.organization_id, what)
-    return cohort
+async def calcom_connections(
+    session: AsyncSession, cohort_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, CalcomConnection]:
+    """What a cohort's view shows of its Cal.com connection, for cohorts the caller has read."""
+    return await CohortRepository(session).calcom_connections(cohort_ids)
 
 
 async def rotate_webhook_secret(

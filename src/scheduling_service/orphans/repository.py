@@ -23,7 +23,7 @@ class OrphanRepository(Repository[OrphanedInterview]):
         self, cohort_id: uuid.UUID, state: OrphanState, cursor: str | None, limit: int
     ) -> tuple[list[OrphanedInterview], str | None]:
         query: Any = select(OrphanedInterview).where(
-            OrphanedInterview.cohort_id == cohort_id, OrphanedInterview.state == state.value
+            OrphanedInterview.cohort_id == cohort_id, OrphanedInterview.state == state
         )
         keyset = Keyset(OrphanedInterview.created_at, OrphanedInterview.id, newest_first=True)
         rows = (await self.session.scalars(keyset.apply(query, cursor, limit))).all()
@@ -32,7 +32,7 @@ class OrphanRepository(Repository[OrphanedInterview]):
     async def count_open(self, cohort_id: uuid.UUID) -> int:
         query = select(func.count()).where(
             OrphanedInterview.cohort_id == cohort_id,
-            OrphanedInterview.state == OrphanState.OPEN.value,
+            OrphanedInterview.state == OrphanState.OPEN,
         )
         return int(await self.session.scalar(query) or 0)
 

@@ -22,10 +22,10 @@ from scheduling_service.models import (
     OrphanState,
 )
 from scheduling_service.notifications.service import enqueue_orphan_alerts
-from scheduling_service.organizations.service import get_cohort, get_cohort_as_admin
 from scheduling_service.orphans.ranking import MAX_CANDIDATES, Ranked, Signals, rank
 from scheduling_service.orphans.repository import CandidateRepository, OrphanRepository
 from scheduling_service.pipeline import BookingEvent
+from scheduling_service.tenancy import get_cohort, get_cohort_as_admin
 
 # The best few candidates each orphan of a list carries (those with the booker's email or
 # name); its detail has up to MAX_CANDIDATES, found by similarity too.
@@ -49,7 +49,7 @@ async def list_orphans(
     statement ranks them for the whole page)."""
     cohort = await get_cohort(session, principal, cohort_id)
     orphans, next_cursor = await OrphanRepository(session).list(cohort.id, state, cursor, limit)
-    open_ = [o for o in orphans if o.state == OrphanState.OPEN.value]
+    open_ = [o for o in orphans if o.state == OrphanState.OPEN]
     repository = CandidateRepository(session)
     signals = await repository.same(open_, LISTED_CANDIDATES * _POOL_PER_CANDIDATE)
     candidates = await _ranked(repository, signals, LISTED_CANDIDATES)
@@ -72,7 +72,7 @@ async def open_orphan(
     assert booking.start_time is not None and booking.end_time is not None
     orphan = OrphanedInterview(
         cohort_id=cohort_id,
-        state=OrphanState.OPEN.value,
+        state=OrphanState.OPEN,
         applicant_name=booking.applicant_name,
         applicant_email=booking.applicant_email,
         time_zone=booking.time_zone,
@@ -109,8 +109,8 @@ async def follow_reschedule(
     orphan.start_time = booking.start_time
     orphan.end_time = booking.end_time
     orphan.meeting_url = booking.meeting_url
-    if orphan.state == OrphanState.CANCELLED.value:
-        orphan.state = OrphanState.OPEN.value
+    if orphan.state == OrphanState.CANCELLED:
+        orphan.state = OrphanState.OPEN
         orphan.resolved_at = None
         metrics.after_commit(session, metrics.ORPHANS_OPENED.inc)
     booking.orphaned_interview_id = orphan.id
@@ -122,9 +122,9 @@ async def cancel_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> bool:
     """The orphan's booking was cancelled; answers whether the orphan changed."""
     repository = OrphanRepository(session)
     orphan = await repository.get(orphan_id, for_update=True)
-    if orphan is None or orphan.state != OrphanState.OPEN.value:
+    if orphan is None or orphan.state != OrphanState.OPEN:
         return False
-    orphan.state = OrphanState.CANCELLED.value
+    orphan.state = OrphanState.CANCELLED
     orphan.resolved_at = datetime.now(UTC)
     await repository.flush()
     _count_resolved(session, OrphanState.CANCELLED)
@@ -174,7 +174,7 @@ async def _lock_open_orphan(
     if orphan is None:
         raise NotFound("orphaned interview not found")
     await get_cohort_as_admin(session, principal, orphan.cohort_id, "orphaned interview")
-    if orphan.state != OrphanState.OPEN.value:
+    if orphan.state != OrphanState.OPEN:
         raise Conflict(f"the orphaned interview is {orphan.state}, no longer open")
     return orphan
 
@@ -235,7 +235,7 @@ async def dismiss_orphan(
 def _resolve(
     session: AsyncSession, orphan: OrphanedInterview, state: OrphanState, principal: Principal
 ) -> None:
-    orphan.state = state.value
+    orphan.state = state
     orphan.resolved_at = datetime.now(UTC)
     orphan.resolved_by = principal.subject
     _count_resolved(session, state)

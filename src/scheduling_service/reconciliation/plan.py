@@ -64,7 +64,7 @@ class Change:
 class Seen:
     """What the service knows of one (booking uid, applicant email)."""
 
-    state: str
+    state: BookingState
     start: datetime | None
 
 
@@ -271,7 +271,7 @@ def _listed(booking: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def _active(seen: Seen | None) -> bool:
-    return seen is not None and seen.state == BookingState.ACTIVE.value
+    return seen is not None and seen.state == BookingState.ACTIVE
 
 
 def _instant(value: object) -> datetime | None:

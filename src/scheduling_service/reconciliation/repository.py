@@ -16,14 +16,6 @@ class ConnectionRepository(Repository[CalcomConnection]):
     async def get(self, cohort_id: uuid.UUID) -> CalcomConnection | None:
         return await self.session.get(CalcomConnection, cohort_id)
 
-    async def get_many(
-        self, cohort_ids: Collection[uuid.UUID]
-    ) -> dict[uuid.UUID, CalcomConnection]:
-        rows = await self.session.scalars(
-            select(CalcomConnection).where(CalcomConnection.cohort_id.in_(cohort_ids))
-        )
-        return {row.cohort_id: row for row in rows}
-
     async def delete(self, cohort_id: uuid.UUID) -> bool:
         result = await self.session.execute(
             delete(CalcomConnection)

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request, Response, status
 from scheduling_service import problems
 from scheduling_service.auth import PrincipalDep
 from scheduling_service.db import SessionDep
+from scheduling_service.organizations.schemas import CalcomConnectionOut
 from scheduling_service.reconciliation import service
 from scheduling_service.reconciliation.schemas import (
     CalcomConnectionIn,
-    CalcomConnectionOut,
     ReconcileIn,
     ReconcileOut,
 )

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import httpx
 from pydantic import AfterValidator, AwareDatetime, Field, SecretStr, StringConstraints
 
-from scheduling_service.models import CalcomConnection, WebhookOutcome
+from scheduling_service.models import WebhookOutcome
 from scheduling_service.reconciliation.client import DEFAULT_BASE_URL
 from scheduling_service.reconciliation.plan import ChangeKind
 from scheduling_service.schemas import ApiModel, examples
@@ -14,14 +14,6 @@ if TYPE_CHECKING:
     from scheduling_service.reconciliation.service import Applied, RunResult
 
 _UID = "kZ3rT9mPqW2xYb7NcV4dHs"
-_STATUS = {
-    "base_url": DEFAULT_BASE_URL,
-    "event_type_ids": [1204512],
-    "last_run_at": "2026-05-12T14:10:00Z",
-    "last_success_at": "2026-05-12T14:10:00Z",
-    "last_error": None,
-    "watermark": "2026-05-12T14:08:31Z",
-}
 
 
 def _http_url(value: str) -> str:
@@ -79,24 +71,6 @@ class CalcomConnectionIn(ApiModel):
     )
 
 
-class CalcomConnectionOut(ApiModel):
-    model_config = examples(_STATUS)
-
-    base_url: str
-    event_type_ids: list[int]
-    last_run_at: datetime | None
-    last_success_at: datetime | None
-    last_error: str | None = Field(description="Why the last run failed; null once one succeeds.")
-    watermark: datetime | None = Field(
-        description="The latest booking change applied, by Cal.com's clock; the next run asks "
-        "for changes since it (minus RECONCILE_OVERLAP_SECONDS)."
-    )
-
-    @classmethod
-    def of(cls, connection: CalcomConnection | None) -> "CalcomConnectionOut | None":
-        return None if connection is None else cls.model_validate(connection)
-
-
 class ReconcileIn(ApiModel):
     model_config = examples({}, {"since": "2026-05-10T00:00:00Z", "dry_run": True})
 
@@ -135,7 +109,7 @@ class ReconciledChange(ApiModel):
             start_time=booking.start_time,
             end_time=booking.end_time,
             event_id=applied.change.delivery.event_id,
-            outcome=outcome.outcome if outcome else None,
+            outcome=outcome.kind if outcome else None,
             already_applied=applied.already_applied,
             application_id=outcome.application_id if outcome else None,
             orphaned_interview_id=outcome.orphaned_interview_id if outcome else None,

@@ -31,7 +31,6 @@ from scheduling_service.db import SessionMaker, run_in_transaction
 from scheduling_service.errors import Conflict, NotFound, UpstreamFailed
 from scheduling_service.models import CalcomConnection, MessageKind, OutboxMessage
 from scheduling_service.notifications.repository import OutboxRepository
-from scheduling_service.organizations.service import get_cohort_as_admin
 from scheduling_service.periodic import run_periodically
 from scheduling_service.reconciliation.client import (
     CalcomApiError,
@@ -51,6 +50,7 @@ from scheduling_service.reconciliation.repository import (
     KnownBookingRepository,
 )
 from scheduling_service.reconciliation.secrets import UndecryptableKey, key_box
+from scheduling_service.tenancy import get_cohort_as_admin
 from scheduling_service.webhooks.applier import Outcome
 from scheduling_service.webhooks.service import apply_reconciled
 
@@ -119,12 +119,6 @@ async def delete_connection(
     cohort = await get_cohort_as_admin(session, principal, cohort_id)
     if not await ConnectionRepository(session).delete(cohort.id):
         raise NotFound("the cohort has no Cal.com connection")
-
-
-async def connections_of(
-    session: AsyncSession, cohort_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, CalcomConnection]:
-    return await ConnectionRepository(session).get_many(cohort_ids)
 
 
 # Runs.
@@ -351,7 +345,7 @@ async def _apply(
 
     outcome = await run_in_transaction(sessionmaker, apply)
     metrics.RECONCILIATION_CHANGES.labels(
-        change.kind.value, "already_applied" if outcome is None else outcome.outcome.value
+        change.kind.value, "already_applied" if outcome is None else outcome.kind.value
     ).inc()
     return Applied(change, outcome, already_applied=outcome is None)
 
@@ -412,7 +406,7 @@ async def _record_failure(
                 OutboxMessage(
                     cohort_id=cohort_id,
                     recipient=recipient,
-                    kind=MessageKind.CALCOM_KEY_REJECTED.value,
+                    kind=MessageKind.CALCOM_KEY_REJECTED,
                     orphaned_interview_ids=[],
                 )
             )

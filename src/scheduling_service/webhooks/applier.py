@@ -43,7 +43,9 @@ CALCOM_ACTOR = "calcom"
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: WebhookOutcome
+    """What applying an event came to: `kind` is stored as the event's outcome."""
+
+    kind: WebhookOutcome
     application_id: uuid.UUID | None = None
     orphaned_interview_id: uuid.UUID | None = None
 
@@ -84,7 +86,7 @@ class BookingApplier:
         self.writes.add(
             WebhookEventRepository.outcome_write(
                 self.event_row_id,
-                outcome.outcome,
+                outcome.kind,
                 application_id=outcome.application_id,
                 orphaned_interview_id=outcome.orphaned_interview_id,
             )
@@ -97,7 +99,7 @@ class BookingApplier:
         outcome = await self._otherwise()
         await WebhookEventRepository(self.session).set_outcome(
             self.event_row_id,
-            outcome.outcome,
+            outcome.kind,
             application_id=outcome.application_id,
             orphaned_interview_id=outcome.orphaned_interview_id,
         )
@@ -134,12 +136,12 @@ class BookingApplier:
                 interview=current_interview(application),
             )
             outcomes.append(Outcome(WebhookOutcome.MATCHED, application_id=application.id))
-        changed = [o for o in outcomes if o.outcome is not WebhookOutcome.DUPLICATE]
+        changed = [o for o in outcomes if o.kind is not WebhookOutcome.DUPLICATE]
         outcome = (changed or outcomes or [Outcome(WebhookOutcome.IGNORED)])[0]
         await self.session.flush()
         await WebhookEventRepository(self.session).set_outcome(
             self.event_row_id,
-            outcome.outcome,
+            outcome.kind,
             application_id=outcome.application_id,
             orphaned_interview_id=outcome.orphaned_interview_id,
         )
@@ -197,14 +199,14 @@ class BookingApplier:
             outcome = await self._move(_seat_of(booking, holder.applicant_email), holder)
             # Each seat's writes go on their own; a seat moved already writes nothing.
             if not await self.writes.flush():
-                outcome = replace(outcome, outcome=WebhookOutcome.DUPLICATE)
+                outcome = replace(outcome, kind=WebhookOutcome.DUPLICATE)
             outcomes.append(outcome)
-        moved = [o for o in outcomes if o.outcome is not WebhookOutcome.DUPLICATE]
+        moved = [o for o in outcomes if o.kind is not WebhookOutcome.DUPLICATE]
         return (moved or outcomes)[0]
 
     async def _rescheduled_unknown(self, booking: calcom.Booking, original_uid: str) -> Outcome:
         outcome = await self.created(booking)
-        if outcome.outcome is not WebhookOutcome.DUPLICATE:
+        if outcome.kind is not WebhookOutcome.DUPLICATE:
             # Remember the replaced booking, so its creation arriving late is not applied
             # (with the new booking, and only if that one is new).
             self.writes.add(
@@ -239,7 +241,7 @@ class BookingApplier:
                 BookingEvent.RESCHEDULED,
                 _slot(booking),
                 replaces_uid=original.uid,
-                replaces_live=original.state == BookingState.ACTIVE.value,
+                replaces_live=original.state is BookingState.ACTIVE,
                 other_live=other,
             )
             return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
@@ -269,7 +271,7 @@ class BookingApplier:
                 BookingEvent.RESCHEDULED,
                 _slot(booking),
                 replaces_uid=original.uid,
-                replaces_live=original.state == BookingState.ACTIVE.value,
+                replaces_live=original.state is BookingState.ACTIVE,
             )
             return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
         assert original.orphaned_interview_id is not None
@@ -312,7 +314,7 @@ class BookingApplier:
             # go first (the last one's go with the outcome).
             await self.writes.flush()
             outcomes.append(await self._cancel(row, alone=len(rows) == 1))
-        changed = [o for o in outcomes if o.outcome is not WebhookOutcome.DUPLICATE]
+        changed = [o for o in outcomes if o.kind is not WebhookOutcome.DUPLICATE]
         return (changed or outcomes or [Outcome(WebhookOutcome.IGNORED)])[0]
 
     async def _cancel(self, row: BookingRow, *, alone: bool) -> Outcome:
@@ -332,9 +334,7 @@ class BookingApplier:
         if row.application_id is not None:
             application = await self._lock_application(row.application_id)
             other = await self._fallback(application, row)
-            already_cancelled = (
-                await self.bookings.lock_state(row.id) == BookingState.CANCELLED.value
-            )
+            already_cancelled = await self.bookings.lock_state(row.id) is BookingState.CANCELLED
             if already_cancelled:
                 return Outcome(WebhookOutcome.DUPLICATE, application_id=application.id)
             self.writes.add(BookingRepository.state_write(row.id, BookingState.CANCELLED))
@@ -342,7 +342,7 @@ class BookingApplier:
                 application, BookingEvent.CANCELLED, _row_slot(row), other_live=other
             )
             return Outcome(WebhookOutcome.MATCHED, application_id=application.id)
-        already_cancelled = await self.bookings.lock_state(row.id) == BookingState.CANCELLED.value
+        already_cancelled = await self.bookings.lock_state(row.id) is BookingState.CANCELLED
         if not already_cancelled:
             self.writes.add(BookingRepository.state_write(row.id, BookingState.CANCELLED))
         if row.orphaned_interview_id is not None:

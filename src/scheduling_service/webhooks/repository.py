@@ -101,11 +101,11 @@ class WebhookEventRepository:
             "event_event_id": event_id,
             "event_trigger": trigger,
             "event_raw_body": raw_body,
-            "event_outcome": outcome.value,
+            "event_outcome": outcome,
             "event_reason": reason,
             "event_attempts": attempts,
             "event_next_attempt_at": next_attempt_at,
-            "event_source": source.value,
+            "event_source": source,
         }
         statement = _STORE_EVENT
         if lock_timeout_ms is not None:
@@ -143,7 +143,7 @@ class WebhookEventRepository:
             _record_outcome,
             {
                 "outcome_row_id": row_id,
-                "outcome_outcome": outcome.value,
+                "outcome_outcome": outcome,
                 "outcome_application_id": application_id,
                 "outcome_orphaned_interview_id": orphaned_interview_id,
             },
@@ -159,7 +159,7 @@ class WebhookEventRepository:
         query = (
             select(WebhookEvent)
             .where(
-                WebhookEvent.outcome == WebhookOutcome.FAILED.value,
+                WebhookEvent.outcome == WebhookOutcome.FAILED,
                 WebhookEvent.next_attempt_at <= func.now(),
             )
             .order_by(WebhookEvent.next_attempt_at)
@@ -178,7 +178,7 @@ class WebhookEventRepository:
     ) -> tuple[list[WebhookEvent], str | None]:
         query: Any = select(WebhookEvent).where(WebhookEvent.cohort_id == cohort_id)
         if outcome is not None:
-            query = query.where(WebhookEvent.outcome == outcome.value)
+            query = query.where(WebhookEvent.outcome == outcome)
         keyset = Keyset(WebhookEvent.received_at, WebhookEvent.id, newest_first=True)
         rows = (await self.session.scalars(keyset.apply(query, cursor, limit))).all()
         return split_page(rows, limit, lambda e: (e.received_at, e.id))

@@ -7,7 +7,7 @@ from scheduling_service import problems
 from scheduling_service.auth import PrincipalDep
 from scheduling_service.db import SessionDep
 from scheduling_service.errors import NotFound
-from scheduling_service.models import EventSource, WebhookEvent, WebhookOutcome
+from scheduling_service.models import WebhookEvent, WebhookOutcome
 from scheduling_service.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from scheduling_service.problems import ProblemError
 from scheduling_service.schemas import Page
@@ -212,14 +212,12 @@ async def receive_calcom_webhook(
             json_declared = _is_json(request)
             kind = problems.MALFORMED_WEBHOOK if json_declared else problems.UNSUPPORTED_MEDIA_TYPE
         raise ProblemError(kind, result.rejection.reason)
-    if result.queued or result.outcome.outcome is WebhookOutcome.FAILED:
+    if result.queued or result.outcome.kind is WebhookOutcome.FAILED:
         # Kept, and applied later: still a success for Cal.com, which never retries.
         response.status_code = status.HTTP_202_ACCEPTED
     return WebhookAnswer(
         event_id=result.event_id,
-        outcome=DeliveryOutcome.QUEUED
-        if result.queued
-        else DeliveryOutcome(result.outcome.outcome),
+        outcome=DeliveryOutcome.QUEUED if result.queued else DeliveryOutcome(result.outcome.kind),
         application_id=result.outcome.application_id,
         orphaned_interview_id=result.outcome.orphaned_interview_id,
     )
@@ -230,14 +228,14 @@ def event_out(event: WebhookEvent) -> WebhookEventOut:
         id=event.id,
         event_id=event.event_id,
         trigger=event.trigger,
-        outcome=WebhookOutcome(event.outcome),
+        outcome=event.outcome,
         reason=event.reason,
         application_id=event.application_id,
         orphaned_interview_id=event.orphaned_interview_id,
         received_at=event.received_at,
         attempts=event.attempts,
         next_attempt_at=event.next_attempt_at,
-        source=EventSource(event.source),
+        source=event.source,
         body=event.raw_body.decode("utf-8", errors="replace"),
     )
 

@@ -23,7 +23,7 @@ from scheduling_service.db import SessionMaker, is_database_unavailable, run_in_
 from scheduling_service.errors import DomainError, NotFound, Unavailable
 from scheduling_service.models import EventSource, HistoryCause, WebhookEvent, WebhookOutcome
 from scheduling_service.organizations.secrets import CohortSecretCache
-from scheduling_service.organizations.service import get_cohort_as_admin
+from scheduling_service.tenancy import get_cohort_as_admin
 from scheduling_service.webhooks import telemetry
 from scheduling_service.webhooks.applier import BookingApplier, Outcome
 from scheduling_service.webhooks.journal import Journal, JournalEntry, JournalFull
@@ -77,7 +77,7 @@ async def receive(
     except Exception as error:
         telemetry.refused(cohort_id, error, time.perf_counter() - started)
         raise
-    outcome = "queued" if result.queued else result.outcome.outcome.value
+    outcome = "queued" if result.queued else result.outcome.kind.value
     telemetry.delivered(
         cohort_id, result.event_id, result.trigger, outcome, time.perf_counter() - started
     )
@@ -295,7 +295,7 @@ async def replay_event(
     if event is None:
         raise NotFound("webhook event not found")
     await get_cohort_as_admin(session, principal, event.cohort_id, "webhook event")
-    if event.outcome == WebhookOutcome.FAILED.value:
+    if event.outcome is WebhookOutcome.FAILED:
         await _reapply(session, settings, event)
     refreshed = await events.get(event_id)
     assert refreshed is not None
@@ -329,7 +329,7 @@ async def _reapply(session: AsyncSession, settings: Settings, event: WebhookEven
     except calcom.MalformedDelivery as rejection:
         # Kept as failed before the parser refused such bodies: it never will apply.
         event = await WebhookEventRepository(session).get(event.id, for_update=True) or event
-        event.outcome = WebhookOutcome.REJECTED.value
+        event.outcome = WebhookOutcome.REJECTED
         event.reason = rejection.reason
         event.next_attempt_at = None
         await session.flush()
