@@ -25,7 +25,7 @@ from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
 from tests.factories import ADMINS, create_application
 from tests.mail import SmtpServer
-from tests.notifications.conftest import ALERT_FROM, APP_BASE_URL, Json, orphan_booking, outbox
+from tests.notifications.support import ALERT_FROM, APP_BASE_URL, Json, orphan_booking, outbox
 
 
 async def test_orphaned_booking_emails_each_admin_the_booking_and_where_to_resolve_it(

@@ -15,7 +15,7 @@ from scheduling_service.notifications.sender import create_sender
 from tests.conftest import Tokens
 from tests.factories import create_cohort, create_org
 from tests.mail import Received, SmtpServer, eventually
-from tests.notifications.conftest import one_admin_cohort, orphan_booking, outbox
+from tests.notifications.support import one_admin_cohort, orphan_booking, outbox
 
 # Real commits (tests/conftest.py): the dispatcher's own transactions and its waits on now()
 pytestmark = pytest.mark.commits

@@ -15,7 +15,7 @@ from scheduling_service.notifications.dispatcher import Dispatcher
 from scheduling_service.notifications.repository import OutboxRepository
 from tests.conftest import Tokens
 from tests.mail import DEADLINE_SECONDS, Received, SmtpServer, eventually
-from tests.notifications.conftest import (
+from tests.notifications.support import (
     WINDOW_SECONDS,
     Json,
     database_now,

@@ -17,7 +17,7 @@ from scheduling_service.notifications.sender import create_sender
 from tests.conftest import Tokens
 from tests.factories import ADMINS
 from tests.mail import Received, SmtpServer, eventually
-from tests.notifications.conftest import (
+from tests.notifications.support import (
     APP_BASE_URL,
     Json,
     one_admin_cohort,

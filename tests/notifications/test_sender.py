@@ -13,7 +13,7 @@ from scheduling_service.notifications.dispatcher import Dispatcher
 from scheduling_service.notifications.sender import create_sender
 from tests.factories import ADMINS
 from tests.mail import SmtpServer
-from tests.notifications.conftest import Json, orphan_booking, outbox
+from tests.notifications.support import Json, orphan_booking, outbox
 
 
 @pytest.mark.parametrize(
