@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient, Response
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from scheduling_service.config import Settings
@@ -20,6 +19,7 @@ from tests.factories import (
     create_cohort,
     create_org,
 )
+from tests.locks import ROW_OF_APPLICATION, held, waiting_on_locks
 
 # Real commits (tests/conftest.py): requests at once, and a pool exhausted on purpose
 pytestmark = pytest.mark.commits
@@ -42,12 +42,7 @@ async def _waiting_on_a_lock(database_url: str) -> None:
     try:
         for _ in range(200):
             async with engine.connect() as connection:
-                waiting = await connection.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                    )
-                )
+                waiting = await waiting_on_locks(connection)
             if waiting:
                 return
             await asyncio.sleep(0.02)
@@ -62,25 +57,16 @@ async def _status_move_held(
 ) -> AsyncIterator[asyncio.Task[Response]]:
     """A status move of `application` in flight, waiting on its row, which another connection
     holds until the block ends."""
-    holder = create_async_engine(database_url)
-    try:
-        async with holder.connect() as connection:
-            await connection.execute(
-                text("SELECT id FROM applications WHERE id = :id FOR UPDATE"),
-                {"id": application["id"]},
+    async with held(database_url, ROW_OF_APPLICATION, {"id": application["id"]}):
+        move = asyncio.create_task(
+            client.post(
+                f"/v1/applications/{application['id']}/status",
+                json={"status": "under_review"},
+                headers=headers,
             )
-            move = asyncio.create_task(
-                client.post(
-                    f"/v1/applications/{application['id']}/status",
-                    json={"status": "under_review"},
-                    headers=headers,
-                )
-            )
-            await _waiting_on_a_lock(database_url)
-            yield move
-            await connection.rollback()
-    finally:
-        await holder.dispose()
+        )
+        await _waiting_on_a_lock(database_url)
+        yield move
 
 
 async def test_a_request_past_capacity_is_shed_and_the_webhook_and_health_are_not(

@@ -7,44 +7,18 @@ every delivery's commit: webhook p99 11.7 s at 1,000,000 applications (bench/RES
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from httpx import Response
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
 from tests.factories import assert_problem, create_application, create_cohort, create_org
+from tests.locks import held, waiting_on_locks
 from tests.security.conftest import served_process
 
 QUEUE_TIMEOUT_SECONDS = 0.5
 IN_FLIGHT = 6
-
-
-@asynccontextmanager
-async def _search_terms_locked(database_url: str) -> AsyncIterator[None]:
-    """The table every ranking reads locked by another connection until the block ends: a
-    ranking let in waits there, as a slow one would run, for as long as the test needs."""
-    holder = create_async_engine(database_url)
-    try:
-        async with holder.connect() as connection:
-            await connection.execute(text("LOCK TABLE application_search_terms"))
-            yield
-            await connection.rollback()
-    finally:
-        await holder.dispose()
-
-
-async def _rankings_waiting(connection: AsyncConnection) -> int:
-    waiting = await connection.scalar(
-        text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND query LIKE '%application_search_terms%'"
-        )
-    )
-    return int(waiting or 0)
 
 
 async def test_rankings_beyond_the_workers_limit_get_503_while_a_delivery_is_answered(
@@ -78,16 +52,19 @@ async def test_rankings_beyond_the_workers_limit_get_503_while_a_delivery_is_ans
 
         watcher = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
         try:
-            async with _search_terms_locked(database_url), watcher.connect() as watching:
+            async with (
+                held(database_url, "LOCK TABLE application_search_terms"),
+                watcher.connect() as watching,
+            ):
                 first = asyncio.create_task(detail())
                 for _ in range(250):
-                    if await _rankings_waiting(watching) == 1:
+                    if await waiting_on_locks(watching, "application_search_terms") == 1:
                         break
                     await asyncio.sleep(0.02)
-                assert await _rankings_waiting(watching) == 1
+                assert await waiting_on_locks(watching, "application_search_terms") == 1
                 extra = await asyncio.gather(*(detail() for _ in range(IN_FLIGHT - 1)))
                 # None of the refused ones reached the database meanwhile.
-                running = await _rankings_waiting(watching)
+                running = await waiting_on_locks(watching, "application_search_terms")
 
                 started = time.monotonic()
                 delivered = await deliver(served, cohort, booking(email="sam@example.org"))

@@ -6,48 +6,19 @@ so 20 slow API requests of one member pushed webhook latency to a median of 21.7
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 from httpx import AsyncClient, Response
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.calcom_bodies import booking, deliver
 from tests.conftest import Tokens
 from tests.factories import assert_problem, create_application, create_cohort, create_org
+from tests.locks import ROW_OF_APPLICATION, held, waiting_on_locks
 from tests.security.conftest import served_process
 
 API_POOL = 2
 STATEMENT_TIMEOUT_MS = 1000
 IN_FLIGHT = 20
-
-
-@asynccontextmanager
-async def _row_locked(database_url: str, application: dict[str, Any]) -> AsyncIterator[None]:
-    """`application`'s row locked by another connection until the block ends."""
-    holder = create_async_engine(database_url)
-    try:
-        async with holder.connect() as connection:
-            await connection.execute(
-                text("SELECT id FROM applications WHERE id = :id FOR UPDATE"),
-                {"id": application["id"]},
-            )
-            yield
-            await connection.rollback()
-    finally:
-        await holder.dispose()
-
-
-async def _waiting_on_locks(connection: AsyncConnection) -> int:
-    waiting = await connection.scalar(
-        text(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-    )
-    return int(waiting or 0)
 
 
 async def test_api_statements_time_out_and_the_webhook_keeps_connections_of_its_own(
@@ -64,14 +35,14 @@ async def test_api_statements_time_out_and_the_webhook_keeps_connections_of_its_
     async with served_process(database_url, **env) as served:
         org = await create_org(served, tokens)
         cohort = await create_cohort(served, tokens, org["id"])
-        held = await create_application(served, tokens, cohort, email="held@example.org")
+        locked = await create_application(served, tokens, cohort, email="held@example.org")
         await create_application(served, tokens, cohort, email="booker@example.org")
         admin = tokens("admin", org["id"])
 
         async def move() -> tuple[Response, float]:
             started = time.monotonic()
             response = await served.post(
-                f"/v1/applications/{held['id']}/status",
+                f"/v1/applications/{locked['id']}/status",
                 json={"status": "under_review"},
                 headers=admin,
             )
@@ -80,15 +51,18 @@ async def test_api_statements_time_out_and_the_webhook_keeps_connections_of_its_
         # Each look its own transaction: PostgreSQL keeps one view of the activity per transaction.
         watcher = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
         try:
-            async with _row_locked(database_url, held), watcher.connect() as watching:
+            async with (
+                held(database_url, ROW_OF_APPLICATION, {"id": locked["id"]}),
+                watcher.connect() as watching,
+            ):
                 moves = [asyncio.create_task(move()) for _ in range(IN_FLIGHT)]
                 # Every API connection of the server waits on the held row, the rest of the
                 # requests wait for one of them.
                 for _ in range(200):
-                    if await _waiting_on_locks(watching) == API_POOL:
+                    if await waiting_on_locks(watching) == API_POOL:
                         break
                     await asyncio.sleep(0.02)
-                assert await _waiting_on_locks(watching) == API_POOL
+                assert await waiting_on_locks(watching) == API_POOL
 
                 started = time.monotonic()
                 delivered = await deliver(served, cohort, booking(email="booker@example.org"))
@@ -99,7 +73,7 @@ async def test_api_statements_time_out_and_the_webhook_keeps_connections_of_its_
             await watcher.dispose()
 
         moved = await served.post(
-            f"/v1/applications/{held['id']}/status",
+            f"/v1/applications/{locked['id']}/status",
             json={"status": "under_review"},
             headers=admin,
         )
