@@ -1258,3 +1258,50 @@ def test_reschedule_without_any_reason_has_none() -> None:
 
     assert booking is not None
     assert booking.reason is None
+
+
+# What the admin reads in the event log's reason for a time Cal.com's format allows but no
+# zone can show (SECURITY.md, "times Python cannot convert").
+@pytest.mark.parametrize(
+    ("start", "reason"),
+    [
+        pytest.param(
+            "0001-01-01T00:00:00+05:00",
+            "payload.startTime: Value error, is out of range: it cannot be converted to UTC",
+            id="overflows-on-conversion",
+        ),
+        pytest.param(
+            "0001-01-01T12:00:00Z",
+            "payload.startTime: Value error, is out of range: too close to the year 1 or 9999"
+            " to show in every zone",
+            id="first-day-of-year-1",
+        ),
+    ],
+)
+def test_a_time_no_zone_can_show_is_malformed_with_its_reason(start: str, reason: str) -> None:
+    document = _sample("booking_created")
+    document["payload"]["startTime"] = start
+
+    assert _refused(document).reason == reason
+
+
+def test_times_one_day_inside_the_years_1_and_9999_are_kept() -> None:
+    def mutate(payload: Document) -> None:
+        payload["startTime"] = "0001-01-02T00:00:00Z"
+        payload["endTime"] = "9999-12-30T23:59:59.999999Z"
+
+    booking = _booking_with(mutate)
+
+    assert booking.start_time == _utc(1, 1, 2)
+    assert booking.end_time == datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+@pytest.mark.usefixtures("local_time_zone_new_york")
+def test_the_reason_for_a_time_no_zone_can_show_is_the_same_in_any_local_time_zone() -> None:
+    document = _sample("booking_created")
+    document["payload"]["startTime"] = "0001-01-01T02:00:00Z"  # the year 0 in New York
+
+    assert _refused(document).reason == (
+        "payload.startTime: Value error, is out of range: too close to the year 1 or 9999"
+        " to show in every zone"
+    )

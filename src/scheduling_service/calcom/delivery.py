@@ -396,9 +396,10 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
     problems = []
     for item in error.errors(include_url=False, include_input=False)[:5]:
         location = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
-        problems.append(f"{location or 'body'}: {item['msg']}")
+        # Never empty: the envelope and the payload are objects, so every error names a field.
+        problems.append(f"{location}: {item['msg']}")
     return "; ".join(problems)
 
 
 def _short(error: BaseException) -> str:
-    return str(error)[:200] or type(error).__name__
+    return str(error)[:200]
