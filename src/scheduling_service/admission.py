@@ -9,6 +9,7 @@ cannot take in time goes to the journal), nor are health, metrics and the OpenAP
 """
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,29 +25,25 @@ RETRY_AFTER_SECONDS = 1
 class ApiAdmission:
     def __init__(self, app: ASGIApp, *, max_concurrent: int, queue_timeout: float) -> None:
         self.app = app
-        self.queue_timeout = queue_timeout
-        self.slots = asyncio.Semaphore(max_concurrent)
+        self.gate = Gate(max_concurrent, queue_timeout, "the service is at capacity; retry later")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(API_PATH_PREFIX):
             await self.app(scope, receive, send)
             return
-        try:
-            async with asyncio.timeout(self.queue_timeout):
-                await self.slots.acquire()
-        except TimeoutError:
-            metrics.API_REQUESTS_SHED.inc()
-            refusal = problems.problem_response(
-                problems.UNAVAILABLE,
-                "the service is at capacity; retry later",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-            await refusal(scope, receive, send)
-            return
-        try:
+        async with contextlib.AsyncExitStack() as admitted:
+            try:
+                await admitted.enter_async_context(self.gate.enter())
+            except Unavailable as refused:
+                # Answered here, outside the app and its exception handlers.
+                refusal = problems.problem_response(
+                    problems.UNAVAILABLE,
+                    refused.detail,
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                )
+                await refusal(scope, receive, send)
+                return
             await self.app(scope, receive, send)
-        finally:
-            self.slots.release()
 
 
 class Gate:
