@@ -85,3 +85,11 @@ async def fetchrow(
     driver = await connection(session)
     row: asyncpg.Record | None = await driver.fetchrow(statement.sql, *statement.args(values))
     return row
+
+
+async def executemany(
+    session: AsyncSession, statement: Sql, values: list[Mapping[str, Any]]
+) -> None:
+    """The statement once for each of `values`, in one round trip."""
+    driver = await connection(session)
+    await driver.executemany(statement.sql, [statement.args(v) for v in values])

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from asyncpg import Record
 from sqlalchemy import ColumnElement, Insert, Select, Update, exists, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,7 +71,12 @@ def _build(gate: Template | None, templates: tuple[Template, ...]) -> driver.Sql
 
 async def execute(session: AsyncSession, write: Write) -> None:
     """One write on its own."""
-    await driver.fetch(session, _build(None, (write.template,)), write.values)
+    await fetch(session, write)
+
+
+async def fetch(session: AsyncSession, write: Write) -> list[Record]:
+    """One write on its own: the rows it RETURNS."""
+    return await driver.fetch(session, _build(None, (write.template,)), write.values)
 
 
 class PendingWrites:

@@ -115,7 +115,7 @@ async def test_alert_is_sent_only_once_its_transaction_commits(
         orphan = _new_orphan(cohort)
         session.add(orphan)
         await session.flush()
-        await enqueue_orphan_alerts(session, orphan, settings)
+        await enqueue_orphan_alerts(session, orphan.cohort_id, orphan.id, settings)
 
         assert await dispatcher.dispatch_once() == 0
         assert smtp.received == []
@@ -138,7 +138,7 @@ async def test_alert_of_a_rolled_back_transaction_is_never_sent(
         orphan = _new_orphan(cohort)
         session.add(orphan)
         await session.flush()
-        await enqueue_orphan_alerts(session, orphan, settings)
+        await enqueue_orphan_alerts(session, orphan.cohort_id, orphan.id, settings)
         await transaction.rollback()
 
     assert await dispatcher.dispatch_once() == 0

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service import driver
+from scheduling_service import driver, writes
 from scheduling_service.models import Booking, BookingState
 from scheduling_service.writes import Template, Write
 
@@ -51,6 +51,19 @@ _BOOKING_COLUMNS = (
     "rescheduled_from_id",
 )
 
+# What the webhook path reads of a booking (`BookingRow`).
+_ROW_COLUMNS = (
+    _bookings.c.id,
+    _bookings.c.uid,
+    _bookings.c.applicant_email,
+    _bookings.c.state,
+    _bookings.c.start_time,
+    _bookings.c.end_time,
+    _bookings.c.meeting_url,
+    _bookings.c.application_id,
+    _bookings.c.orphaned_interview_id,
+)
+
 
 def _booking_store(prefix: str) -> Template:
     """A template storing a booking unless (uid, applicant email) is known: it RETURNS the
@@ -67,8 +80,8 @@ def _booking_store(prefix: str) -> Template:
             insert(_bookings)
             .from_select(["id", *_BOOKING_COLUMNS], row)
             .on_conflict_do_nothing(index_elements=["cohort_id", "uid", "applicant_email"])
-            # The whole row: `insert_if_new` hands it back as a `Booking`.
-            .returning(*_bookings.c)
+            # `insert_if_new` hands it back.
+            .returning(*_ROW_COLUMNS)
         )
 
     return store
@@ -79,17 +92,6 @@ _store_booking = _booking_store("booking_")
 _remember_booking = _booking_store("remembered_")
 
 
-_ROW_COLUMNS = (
-    _bookings.c.id,
-    _bookings.c.uid,
-    _bookings.c.applicant_email,
-    _bookings.c.state,
-    _bookings.c.start_time,
-    _bookings.c.end_time,
-    _bookings.c.meeting_url,
-    _bookings.c.application_id,
-    _bookings.c.orphaned_interview_id,
-)
 _FIND_QUERY = (
     select(*_ROW_COLUMNS)
     .where(_bookings.c.cohort_id == bindparam("cohort_id"), _bookings.c.uid == bindparam("uid"))
@@ -161,8 +163,8 @@ def _move(condition: ColumnElement[bool] | None) -> Update:
             or_(*(_bookings.c[column].is_distinct_from(value) for column, value in _MOVED.items())),
         )
         .values(**_MOVED)
-        # The whole row: `move` hands it back as a `Booking`.
-        .returning(*_bookings.c)
+        # `move` hands it back.
+        .returning(*_ROW_COLUMNS)
     )
 
 
@@ -203,7 +205,7 @@ class BookingRepository:
         end_time: datetime | None = None,
         meeting_url: str | None = None,
         rescheduled_from_id: uuid.UUID | None = None,
-    ) -> Booking | None:
+    ) -> BookingRow | None:
         """`store_write` at once: the booking stored, or None when (uid, applicant email) is
         known to the cohort already.
 
@@ -224,18 +226,10 @@ class BookingRepository:
         )
         return await self._returned(write)
 
-    async def _returned(self, write: Write) -> Booking | None:
-        """Run a write that RETURNS the booking's row, as the ORM's `Booking` (the caller goes
-        on to change it, as an ORM object)."""
-        statement = (
-            select(Booking)
-            .from_statement(write.template(None))
-            .execution_options(populate_existing=True)
-        )
-        booking: Booking | None = (
-            await self.session.scalars(statement, write.values)
-        ).one_or_none()
-        return booking
+    async def _returned(self, write: Write) -> BookingRow | None:
+        """Run a write that RETURNS the booking's row, if it wrote one."""
+        rows = _rows(await writes.fetch(self.session, write))
+        return rows[0] if rows else None
 
     @staticmethod
     def store_write(
@@ -320,7 +314,7 @@ class BookingRepository:
         start_time: datetime,
         end_time: datetime,
         meeting_url: str | None,
-    ) -> Booking | None:
+    ) -> BookingRow | None:
         """`move_write` at once; the booking moved, or None when it was not."""
         return await self._returned(self.move_write(booking_id, start_time, end_time, meeting_url))
 

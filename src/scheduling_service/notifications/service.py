@@ -22,31 +22,41 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.config import Settings
-from scheduling_service.models import MessageKind, OrphanedInterview, OutboxMessage
-from scheduling_service.notifications.repository import OutboxRepository
+from scheduling_service.models import MessageKind, OutboxMessage
+from scheduling_service.notifications.repository import NewMessage, OutboxRepository
 
 
 async def enqueue_orphan_alerts(
-    session: AsyncSession, orphan: OrphanedInterview, settings: Settings
+    session: AsyncSession, cohort_id: uuid.UUID, orphan_id: uuid.UUID, settings: Settings
 ) -> None:
+    """Each admin's alert of the orphan, or its place in their digest; undecided, for the
+    dispatcher to decide, when another transaction holds the admin's lock."""
     outbox = OutboxRepository(session)
-    for recipient in sorted(set(await outbox.admin_emails(orphan.cohort_id))):
-        message = OutboxMessage(
-            cohort_id=orphan.cohort_id,
-            recipient=recipient,
-            kind=MessageKind.ORPHAN_UNDECIDED,
-            orphaned_interview_ids=[orphan.id],
+    recipients = sorted(set(await outbox.admin_emails(cohort_id)))
+    if not recipients:
+        return
+    held = await outbox.try_lock_recipients(cohort_id, recipients)
+    locked = [recipient for recipient, taken in zip(recipients, held, strict=True) if taken]
+    messages = [
+        NewMessage(cohort_id, recipient, MessageKind.ORPHAN_UNDECIDED, [orphan_id])
+        for recipient, taken in zip(recipients, held, strict=True)
+        if not taken
+    ]
+    if locked:
+        windows = await outbox.alert_windows_full_until(
+            cohort_id, locked, settings.alert_limit_per_window, _window(settings)
         )
-        if not await outbox.try_lock_recipient(orphan.cohort_id, recipient):
-            outbox.add(message)  # the dispatcher decides it
-            continue
-        full_until = await _window_full_until(outbox, settings, message)
-        if full_until is None:
-            message.kind = MessageKind.ORPHAN_ALERT
-            outbox.add(message)
-        else:
-            await _into_digests(outbox, settings, message, [orphan.id], full_until)
-    await outbox.flush()
+        for recipient, full_until in zip(locked, windows, strict=True):
+            if full_until is None:
+                messages.append(
+                    NewMessage(cohort_id, recipient, MessageKind.ORPHAN_ALERT, [orphan_id])
+                )
+            else:
+                digests = await _into_digests(
+                    outbox, settings, cohort_id, recipient, [orphan_id], full_until
+                )
+                messages.extend(digests)
+    await outbox.insert(messages)
 
 
 # Undecided orphans of one recipient decided under one taking of their lock.
@@ -59,16 +69,19 @@ async def decide(session: AsyncSession, message: OutboxMessage, settings: Settin
     be, then, once the window is full (it stays so within a transaction), all the others'
     orphans into digests at once, their messages deleted."""
     outbox = OutboxRepository(session)
-    await outbox.lock_recipient(message.cohort_id, message.recipient)
-    more = await outbox.undecided(
-        message.cohort_id, message.recipient, _DECIDED_PER_TRANSACTION - 1
-    )
+    cohort_id, recipient = message.cohort_id, message.recipient
+    await outbox.lock_recipient(cohort_id, recipient)
+    more = await outbox.undecided(cohort_id, recipient, _DECIDED_PER_TRANSACTION - 1)
     batch = [message, *(m for m in more if m.id != message.id)]
     while batch:
-        full_until = await _window_full_until(outbox, settings, message)
+        [full_until] = await outbox.alert_windows_full_until(
+            cohort_id, [recipient], settings.alert_limit_per_window, _window(settings)
+        )
         if full_until is not None:
             orphan_ids = [orphan_id for m in batch for orphan_id in m.orphaned_interview_ids]
-            await _into_digests(outbox, settings, message, orphan_ids, full_until)
+            await outbox.insert(
+                await _into_digests(outbox, settings, cohort_id, recipient, orphan_ids, full_until)
+            )
             await outbox.delete([m.id for m in batch])
             break
         alert = batch.pop(0)
@@ -79,37 +92,25 @@ async def decide(session: AsyncSession, message: OutboxMessage, settings: Settin
     await outbox.flush()
 
 
-async def _window_full_until(
-    outbox: OutboxRepository, settings: Settings, message: OutboxMessage
-) -> datetime | None:
-    return await outbox.alert_window_full_until(
-        message.cohort_id,
-        message.recipient,
-        settings.alert_limit_per_window,
-        timedelta(seconds=settings.alert_window_seconds),
-    )
+def _window(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.alert_window_seconds)
 
 
 async def _into_digests(
     outbox: OutboxRepository,
     settings: Settings,
-    message: OutboxMessage,
+    cohort_id: uuid.UUID,
+    recipient: str,
     orphan_ids: list[uuid.UUID],
     due: datetime,
-) -> None:
-    """The orphans into the recipient's waiting digest, and the rest into new ones due when
-    the window lets the next alert through, `alert_digest_max_orphans` each."""
+) -> list[NewMessage]:
+    """The orphans into the recipient's waiting digest; answers the new digests the rest
+    need, due when the window lets the next alert through, `alert_digest_max_orphans` each."""
     left = await outbox.append_to_waiting_digest(
-        message.cohort_id, message.recipient, orphan_ids, settings.alert_digest_max_orphans
+        cohort_id, recipient, orphan_ids, settings.alert_digest_max_orphans
     )
     size = settings.alert_digest_max_orphans
-    for first in range(0, len(left), size):
-        outbox.add(
-            OutboxMessage(
-                cohort_id=message.cohort_id,
-                recipient=message.recipient,
-                kind=MessageKind.ORPHAN_DIGEST,
-                orphaned_interview_ids=left[first : first + size],
-                next_attempt_at=due,
-            )
-        )
+    return [
+        NewMessage(cohort_id, recipient, MessageKind.ORPHAN_DIGEST, left[first : first + size], due)
+        for first in range(0, len(left), size)
+    ]

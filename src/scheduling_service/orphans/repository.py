@@ -1,17 +1,141 @@
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import TextClause, func, select, text
+from sqlalchemy import Table, TextClause, bindparam, case, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service.models import Application, OrphanedInterview, OrphanState
+from scheduling_service import driver
+from scheduling_service.models import Application, Booking, OrphanedInterview, OrphanState
 from scheduling_service.orphans.ranking import SEARCH_SIMILARITY, Signals
 from scheduling_service.pagination import Keyset, split_page
 from scheduling_service.repository import Repository
 
+_orphans = cast(Table, OrphanedInterview.__table__)
+_bookings = cast(Table, Booking.__table__)
+# What an orphan shows of its booking, and who booked it.
+_BOOKING_FIELDS = ("booking_uid", "start_time", "end_time", "meeting_url")
+_BOOKER_FIELDS = ("applicant_name", "applicant_email", "time_zone")
+
+
+def _link_booking() -> Any:
+    """The booking's orphan is now `orphan_id` (a part of the statements below)."""
+    return (
+        update(_bookings)
+        .where(_bookings.c.id == bindparam("booking_id"))
+        .values(orphaned_interview_id=bindparam("orphan_id"))
+        .cte("link")
+    )
+
+
+# The webhook path's statements, each one round trip on the transaction's connection.
+_OPEN = driver.Sql(
+    insert(_orphans)
+    .values(
+        id=bindparam("orphan_id"),
+        cohort_id=bindparam("cohort_id"),
+        state=OrphanState.OPEN,
+        webhook_event_id=bindparam("webhook_event_id"),
+        **{c: bindparam(c, type_=_orphans.c[c].type) for c in (*_BOOKING_FIELDS, *_BOOKER_FIELDS)},
+    )
+    .add_cte(_link_booking())
+)
+_before = (
+    select(_orphans.c.state)
+    .where(_orphans.c.id == bindparam("orphan_id"))
+    .with_for_update()
+    .cte("before")
+)
+_was_cancelled = _orphans.c.state == OrphanState.CANCELLED
+# A cancelled orphan is reopened (the applicant booked again); a dismissed one stays so.
+_FOLLOW = driver.Sql(
+    update(_orphans)
+    .where(_orphans.c.id == bindparam("orphan_id"))
+    .values(
+        state=case((_was_cancelled, OrphanState.OPEN), else_=_orphans.c.state),
+        resolved_at=case((_was_cancelled, None), else_=_orphans.c.resolved_at),
+        **{c: bindparam(c, type_=_orphans.c[c].type) for c in _BOOKING_FIELDS},
+    )
+    .add_cte(_before, _link_booking())
+    .returning(select(_before.c.state).scalar_subquery())
+)
+_CANCEL = driver.Sql(
+    update(_orphans)
+    .where(_orphans.c.id == bindparam("orphan_id"), _orphans.c.state == OrphanState.OPEN)
+    .values(state=OrphanState.CANCELLED, resolved_at=func.now())
+    .returning(_orphans.c.id)
+)
+_LOCK = driver.Sql(
+    select(_orphans.c.id).where(_orphans.c.id == bindparam("orphan_id")).with_for_update()
+)
+
 
 class OrphanRepository(Repository[OrphanedInterview]):
+    async def open(
+        self,
+        *,
+        cohort_id: uuid.UUID,
+        booking_id: uuid.UUID,
+        webhook_event_id: uuid.UUID,
+        applicant_name: str | None,
+        applicant_email: str,
+        time_zone: str | None,
+        booking_uid: str,
+        start_time: datetime,
+        end_time: datetime,
+        meeting_url: str | None,
+    ) -> uuid.UUID:
+        """Store an open orphan for the booking, and make it the booking's orphan."""
+        orphan_id = uuid.uuid4()
+        values = {
+            "orphan_id": orphan_id,
+            "cohort_id": cohort_id,
+            "booking_id": booking_id,
+            "webhook_event_id": webhook_event_id,
+            "applicant_name": applicant_name,
+            "applicant_email": applicant_email,
+            "time_zone": time_zone,
+            "booking_uid": booking_uid,
+            "start_time": start_time,
+            "end_time": end_time,
+            "meeting_url": meeting_url,
+        }
+        await driver.fetch(self.session, _OPEN, values)
+        return orphan_id
+
+    async def follow(
+        self,
+        orphan_id: uuid.UUID,
+        *,
+        booking_id: uuid.UUID,
+        booking_uid: str,
+        start_time: datetime,
+        end_time: datetime,
+        meeting_url: str | None,
+    ) -> bool:
+        """The orphan now describes the booking, its booking's orphan; answers whether it was
+        reopened (it was cancelled)."""
+        values = {
+            "orphan_id": orphan_id,
+            "booking_id": booking_id,
+            "booking_uid": booking_uid,
+            "start_time": start_time,
+            "end_time": end_time,
+            "meeting_url": meeting_url,
+        }
+        row = await driver.fetchrow(self.session, _FOLLOW, values)
+        assert row is not None, "a booking's orphan is never deleted"
+        return bool(row[0] == OrphanState.CANCELLED)
+
+    async def cancel(self, orphan_id: uuid.UUID) -> bool:
+        """Cancel the orphan if it is open; answers whether it was."""
+        row = await driver.fetchrow(self.session, _CANCEL, {"orphan_id": orphan_id})
+        return row is not None
+
+    async def lock(self, orphan_id: uuid.UUID) -> None:
+        await driver.fetch(self.session, _LOCK, {"orphan_id": orphan_id})
+
     async def get(
         self, orphan_id: uuid.UUID, *, for_update: bool = False
     ) -> OrphanedInterview | None:

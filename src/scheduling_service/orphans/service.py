@@ -9,12 +9,11 @@ from scheduling_service.applications.repository import ApplicationRepository, Hi
 from scheduling_service.applications.service import apply_booking, record_history
 from scheduling_service.auth import Principal
 from scheduling_service.bookings.effects import Cause, InterviewSlot
-from scheduling_service.bookings.repository import BookingRepository
+from scheduling_service.bookings.repository import BookingRepository, BookingRow
 from scheduling_service.config import Settings
 from scheduling_service.errors import Conflict, NotFound
 from scheduling_service.models import (
     Application,
-    Booking,
     HistoryCause,
     HistoryEntry,
     HistoryKind,
@@ -64,71 +63,66 @@ async def count_open(session: AsyncSession, principal: Principal, cohort_id: uui
 async def open_orphan(
     session: AsyncSession,
     cohort_id: uuid.UUID,
-    booking: Booking,
+    booking: BookingRow,
+    *,
+    applicant_name: str | None,
+    time_zone: str | None,
     webhook_event_id: uuid.UUID,
     settings: Settings,
-) -> OrphanedInterview:
-    """Keep a booking that matched nobody as an open orphaned interview."""
+) -> uuid.UUID:
+    """Keep a booking that matched nobody as an open orphaned interview, and alert the
+    organization's admins; answers the orphan's ID."""
     assert booking.start_time is not None and booking.end_time is not None
-    orphan = OrphanedInterview(
+    repository = OrphanRepository(session)
+    orphan_id = await repository.open(
         cohort_id=cohort_id,
-        state=OrphanState.OPEN,
-        applicant_name=booking.applicant_name,
+        booking_id=booking.id,
+        webhook_event_id=webhook_event_id,
+        applicant_name=applicant_name,
         applicant_email=booking.applicant_email,
-        time_zone=booking.time_zone,
+        time_zone=time_zone,
         booking_uid=booking.uid,
         start_time=booking.start_time,
         end_time=booking.end_time,
         meeting_url=booking.meeting_url,
-        webhook_event_id=webhook_event_id,
     )
-    await OrphanRepository(session).add(orphan)
-    booking.orphaned_interview_id = orphan.id
-    await enqueue_orphan_alerts(session, orphan, settings)
+    await enqueue_orphan_alerts(session, cohort_id, orphan_id, settings)
     metrics.after_commit(session, metrics.ORPHANS_OPENED.inc)
-    return orphan
+    return orphan_id
 
 
 async def lock_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> None:
-    await OrphanRepository(session).get(orphan_id, for_update=True)
+    await OrphanRepository(session).lock(orphan_id)
 
 
 async def follow_reschedule(
-    session: AsyncSession, orphan_id: uuid.UUID, booking: Booking
-) -> OrphanedInterview:
+    session: AsyncSession, orphan_id: uuid.UUID, booking: BookingRow
+) -> uuid.UUID:
     """The orphan's booking moved: it now describes the new booking.
 
     A cancelled orphan is reopened, since the applicant booked again (Cal.com's
     host-requested reschedule cancels first); a dismissed one stays dismissed.
     """
     assert booking.start_time is not None and booking.end_time is not None
-    repository = OrphanRepository(session)
-    orphan = await repository.get(orphan_id, for_update=True)
-    assert orphan is not None, "a booking's orphan is never deleted"
-    orphan.booking_uid = booking.uid
-    orphan.start_time = booking.start_time
-    orphan.end_time = booking.end_time
-    orphan.meeting_url = booking.meeting_url
-    if orphan.state == OrphanState.CANCELLED:
-        orphan.state = OrphanState.OPEN
-        orphan.resolved_at = None
+    reopened = await OrphanRepository(session).follow(
+        orphan_id,
+        booking_id=booking.id,
+        booking_uid=booking.uid,
+        start_time=booking.start_time,
+        end_time=booking.end_time,
+        meeting_url=booking.meeting_url,
+    )
+    if reopened:
         metrics.after_commit(session, metrics.ORPHANS_OPENED.inc)
-    booking.orphaned_interview_id = orphan.id
-    await repository.flush()
-    return orphan
+    return orphan_id
 
 
 async def cancel_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> bool:
-    """The orphan's booking was cancelled; answers whether the orphan changed."""
-    repository = OrphanRepository(session)
-    orphan = await repository.get(orphan_id, for_update=True)
-    if orphan is None or orphan.state != OrphanState.OPEN:
-        return False
-    orphan.state = OrphanState.CANCELLED
-    orphan.resolved_at = datetime.now(UTC)
-    await repository.flush()
-    _count_resolved(session, OrphanState.CANCELLED)
-    return True
+    """The orphan's booking was cancelled; answers whether the orphan changed (it was open)."""
+    cancelled = await OrphanRepository(session).cancel(orphan_id)
+    if cancelled:
+        _count_resolved(session, OrphanState.CANCELLED)
+    return cancelled
 
 
 async def get_orphan(

@@ -29,8 +29,8 @@ from scheduling_service.auth import Principal
 from scheduling_service.config import Settings
 from scheduling_service.db import SessionMaker, run_in_transaction
 from scheduling_service.errors import Conflict, NotFound, UpstreamFailed
-from scheduling_service.models import CalcomConnection, MessageKind, OutboxMessage
-from scheduling_service.notifications.repository import OutboxRepository
+from scheduling_service.models import CalcomConnection, MessageKind
+from scheduling_service.notifications.repository import NewMessage, OutboxRepository
 from scheduling_service.periodic import run_periodically
 from scheduling_service.reconciliation.client import (
     CalcomApiError,
@@ -400,17 +400,15 @@ async def _record_failure(
         if connection is None or not rejected or connection.key_rejected_at is not None:
             return
         connection.key_rejected_at = started
+        # The connection's change goes first: the messages go straight to the connection.
+        await session.flush()
         outbox = OutboxRepository(session)
-        for recipient in sorted(set(await outbox.admin_emails(cohort_id))):
-            outbox.add(
-                OutboxMessage(
-                    cohort_id=cohort_id,
-                    recipient=recipient,
-                    kind=MessageKind.CALCOM_KEY_REJECTED,
-                    orphaned_interview_ids=[],
-                )
-            )
-        await outbox.flush()
+        await outbox.insert(
+            [
+                NewMessage(cohort_id, recipient, MessageKind.CALCOM_KEY_REJECTED, [])
+                for recipient in sorted(set(await outbox.admin_emails(cohort_id)))
+            ]
+        )
 
     await run_in_transaction(sessionmaker, record)
 

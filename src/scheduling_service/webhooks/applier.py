@@ -10,7 +10,7 @@ deadlock.
 This is the hot path: an application's changes are read and written with Core statements
 rather than ORM objects, and the writes nobody reads back (the application, its history, the
 bookings superseded or cancelled, the event's outcome) go out together at the end, as one
-statement (`PendingWrites`). Orphaned interviews, rarer, go through the ORM.
+statement (`PendingWrites`).
 """
 
 import uuid
@@ -27,7 +27,6 @@ from scheduling_service.bookings.repository import BookingRepository, BookingRow
 from scheduling_service.calcom import delivery as calcom
 from scheduling_service.config import Settings
 from scheduling_service.models import (
-    Booking,
     BookingState,
     HistoryCause,
     HistoryKind,
@@ -157,10 +156,16 @@ class BookingApplier:
             row = await self._insert(booking, rescheduled_from)
             if row is None:
                 return await self._already_known(booking)
-            orphan = await orphans.open_orphan(
-                self.session, self.cohort_id, row, self.event_row_id, self.settings
+            orphan_id = await orphans.open_orphan(
+                self.session,
+                self.cohort_id,
+                row,
+                applicant_name=booking.applicant_name,
+                time_zone=booking.time_zone,
+                webhook_event_id=self.event_row_id,
+                settings=self.settings,
             )
-            return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
+            return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan_id)
         besides = [booking.uid, *([rescheduled_from.uid] if rescheduled_from else [])]
         other = await self._other_live(application, besides)
         self._store(booking, application, rescheduled_from)
@@ -249,9 +254,11 @@ class BookingApplier:
         if row is None:
             return await self._already_known(booking)
         assert original.orphaned_interview_id is not None
-        orphan = await orphans.follow_reschedule(self.session, original.orphaned_interview_id, row)
+        orphan_id = await orphans.follow_reschedule(
+            self.session, original.orphaned_interview_id, row
+        )
         self._supersede(original)
-        return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
+        return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan_id)
 
     async def _move_in_place(self, booking: calcom.Booking, original: BookingRow) -> Outcome:
         """A seated session moved under its own uid: the seat's booking takes the new time,
@@ -282,8 +289,10 @@ class BookingApplier:
             return Outcome(
                 WebhookOutcome.DUPLICATE, orphaned_interview_id=original.orphaned_interview_id
             )
-        orphan = await orphans.follow_reschedule(self.session, original.orphaned_interview_id, row)
-        return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan.id)
+        orphan_id = await orphans.follow_reschedule(
+            self.session, original.orphaned_interview_id, row
+        )
+        return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan_id)
 
     async def cancelled(self, booking: calcom.Booking) -> Outcome:
         # A seated event shares one uid among its attendees: only those named are cancelled.
@@ -354,7 +363,7 @@ class BookingApplier:
 
     async def _insert(
         self, booking: calcom.Booking, rescheduled_from: BookingRow | None
-    ) -> Booking | None:
+    ) -> BookingRow | None:
         return await self.bookings.insert_if_new(
             cohort_id=self.cohort_id,
             uid=booking.uid,
