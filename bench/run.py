@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -377,18 +378,26 @@ async def floor_work(
     return work
 
 
-async def versus_floor(
-    service: Service, floor: "Floor", workload: Workload, rate: float, seconds: float
-) -> dict[str, Any]:
-    """The service and the floor at one fixed rate, in turn: server CPU per event of each."""
-    runs: dict[str, list[dict[str, Any]]] = {"service": [], "floor": []}
+Send = Callable[[float, float], Awaitable[tuple[StepResult, dict[str, float]]]]
+"""Sends a step's deliveries at a rate (events/s) for some seconds: its result and CPU."""
+
+
+def service_sender(service: Service, workload: Workload) -> Send:
+    async def send(rate: float, seconds: float) -> tuple[StepResult, dict[str, float]]:
+        return await run_rate(service, workload, rate, seconds)
+
+    return send
+
+
+def floor_sender(service: Service, floor: "Floor", workload: Workload) -> Send:
+    """The same deliveries to the floor, each batch's statements handed to it first."""
     generated: dict[tuple[str, uuid.UUID], uuid.UUID] = {}
 
-    async def run_floor(count: int) -> tuple[StepResult, dict[str, float]]:
+    async def send(rate: float, seconds: float) -> tuple[StepResult, dict[str, float]]:
         # Copies are made of the floor's own events only: the rows the service's events
         # inserted are not in `generated`.
         workload.forget_recent()
-        events = workload.batch(count)
+        events = workload.batch(max(1, int(rate * seconds)))
         work = await floor_work(service.dsn, workload, floor.templates, events, generated)
         floor.process.give(work)
         await asyncio.sleep(0.5)  # its workers load the batch, outside the measured window
@@ -402,8 +411,18 @@ async def versus_floor(
         workload.settle()
         return result
 
+    return send
+
+
+async def versus_floor(
+    service: Service, floor: "Floor", workload: Workload, rate: float, seconds: float
+) -> dict[str, Any]:
+    """The service and the floor at one fixed rate, in turn: server CPU per event of each."""
+    runs: dict[str, list[dict[str, Any]]] = {"service": [], "floor": []}
+    run_floor = floor_sender(service, floor, workload)
+
     # Warmed up as the service was (its first statements prepared, its code paths run).
-    await run_floor(150)
+    await run_floor(150, 1.0)
     for _ in range(FLOOR_RUNS):
         await send_waiting_digests(service.dsn)
         result, cpu = await run_rate(service, workload, rate, seconds)
@@ -411,7 +430,7 @@ async def versus_floor(
             {**result.summary(), "cpu_cores": cpu, "cpu_ms_per_event": per_event(cpu, result)}
         )
         log(f"service at {rate:g}/s: {runs['service'][-1]}")
-        result, cpu = await run_floor(max(1, int(rate * seconds)))
+        result, cpu = await run_floor(rate, seconds)
         runs["floor"].append(
             {**result.summary(), "cpu_cores": cpu, "cpu_ms_per_event": per_event(cpu, result)}
         )
@@ -467,8 +486,10 @@ def passes(result: StepResult, slo_ms: float) -> bool:
 
 
 async def ladder(
-    service: Service, workload: Workload, options: Options
+    service: Service, send: Send, options: Options, what: str = "ladder"
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Rates rising by LADDER_FACTOR until one does not hold, then narrowed: the knee is the
+    highest that held."""
     steps: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
 
@@ -476,7 +497,7 @@ async def ladder(
         nonlocal best
         for attempt in range(1 + CONTENDED_RETRIES):
             await send_waiting_digests(service.dsn)
-            result, cpu = await run_rate(service, workload, rate, options.step_seconds)
+            result, cpu = await send(rate, options.step_seconds)
             ok = passes(result, options.slo_ms)
             contended = cpu["other"] > CONTENDED_CORES
             summary = {
@@ -488,7 +509,7 @@ async def ladder(
             }
             steps.append(summary)
             log(
-                f"ladder: offered {rate:7.1f}/s achieved {result.achieved:7.1f}/s "
+                f"{what}: offered {rate:7.1f}/s achieved {result.achieved:7.1f}/s "
                 f"p50 {summary['p50_ms']:7.1f} p99 {summary['p99_ms']:8.1f} ms "
                 f"errors {result.errors} {'ok' if ok else 'SATURATED'} cores {cpu} "
                 f"ms/event {summary['cpu_ms_per_event']}"
@@ -838,7 +859,7 @@ async def drive_service(
     # The server's resident memory (every worker), which must stay flat past the knee.
     memory = results["server_rss_mb"] = {"warmed_up": tree_rss_mb(server_pid)}
     await send_waiting_digests(service.dsn)
-    steps, best = await ladder(service, main, options)
+    steps, best = await ladder(service, service_sender(service, main), options)
     results["ladder"] = steps
     memory["after_ladder"] = tree_rss_mb(server_pid)
     results["knee"] = best
@@ -850,6 +871,14 @@ async def drive_service(
         # Under the knee, where both answer every event: CPU per event, not capacity.
         rate = min(FLOOR_RATE, knee * 0.8) if knee else FLOOR_RATE
         results["floor"] = await versus_floor(service, floor, main, rate, options.step_seconds)
+        # The same ladder against the floor: the most a server doing only the floor's work
+        # answers on this machine, beside the service's knee and the ceiling.
+        await send_waiting_digests(service.dsn)
+        floor_steps, floor_knee = await ladder(
+            service, floor_sender(service, floor, main), options, "floor ladder"
+        )
+        results["floor_ladder"] = floor_steps
+        results["floor_knee"] = floor_knee
     if options.ladder_only:
         return results
     if knee > 0:
@@ -970,6 +999,12 @@ def table(results: dict[str, Any]) -> str:
             f"event (median): the service {f['server_ms_per_event']}, the floor (bench/floor.py) "
             f"{f['floor_ms_per_event']}: overhead {f['overhead']}; PostgreSQL's "
             f"{f['postgres_ms_per_event']}"
+        )
+    floor_knee = service.get("floor_knee")
+    if floor_knee:
+        lines.append(
+            f"         the floor's own ladder: knee {floor_knee['achieved_per_s']:.1f} events/s "
+            f"(offered {floor_knee['offered_per_s']}), p99 {floor_knee['p99_ms']} ms"
         )
     if "burst" in service:
         b = service["burst"]
@@ -1120,10 +1155,15 @@ def main(argv: list[str] | None = None) -> None:
     events_per_s = float(knee.get("achieved_per_s", 0.0))
     ceiling_tps = float(results["ceiling"]["tps"])
     ratio = events_per_s / ceiling_tps if ceiling_tps else 0.0
+    floor_knee = results["service"].get("floor_knee") or {}
+    floor_events_per_s = float(floor_knee.get("achieved_per_s", 0.0))
+    floor_ratio = floor_events_per_s / ceiling_tps if ceiling_tps else 0.0
     results["summary"] = {
         "webhook_events_per_s": round(events_per_s),
         "ceiling_tps": round(ceiling_tps),
         "ratio": round(ratio, 2),
+        "floor_events_per_s": round(floor_events_per_s),
+        "floor_ratio": round(floor_ratio, 2),
     }
     options.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(table(results))
@@ -1131,7 +1171,8 @@ def main(argv: list[str] | None = None) -> None:
     compared = results["service"].get("floor")
     print(
         f"webhook_events_per_s={round(events_per_s)} ceiling_tps={round(ceiling_tps)} "
-        f"ratio={ratio:.2f}" + (f" {floor_line(compared)}" if compared else "")
+        f"ratio={ratio:.2f} floor_events_per_s={round(floor_events_per_s)} "
+        f"floor_ratio={floor_ratio:.2f}" + (f" {floor_line(compared)}" if compared else "")
     )
 
 
