@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection as SyncConnection
 from bench.cpu import CpuMeter
 from bench.workload import Event, Kind, Workload
 from scheduling_service.config import Settings
-from scheduling_service.db import create_engine, create_sessionmaker
+from scheduling_service.db import DeliveryTransactions, create_engine, create_sessionmaker
 from scheduling_service.organizations.secrets import CohortSecretCache
 from scheduling_service.webhooks import service
 
@@ -232,7 +232,9 @@ async def capture(
     # record those too, in order with SQLAlchemy's. (Older code, measured for comparison,
     # has no such module.)
     driver = _driver_module()
-    originals = (driver.fetch, driver.fetchrow) if driver else None
+    originals = (
+        (driver.fetch, driver.fetchrow, getattr(driver, "executemany", None)) if driver else None
+    )
 
     async def fetch(session: Any, statement: Any, values: Any) -> Any:
         assert originals is not None
@@ -244,11 +246,25 @@ async def capture(
         recorded.append((statement.sql, tuple(statement.args(values))))
         return await originals[1](session, statement, values)
 
+    async def executemany(session: Any, statement: Any, values: Any) -> Any:
+        # Replayed as one statement per row: a round trip more per row than the service.
+        assert originals is not None
+        assert originals[2] is not None
+        for each in values:
+            recorded.append((statement.sql, tuple(statement.args(each))))
+        return await originals[2](session, statement, values)
+
     if driver is not None:
         driver.fetch, driver.fetchrow = fetch, fetchrow
+        if originals is not None and originals[2] is not None:
+            driver.executemany = executemany
     sessionmaker = create_sessionmaker(engine)
     intake = service.Intake(
-        sessionmaker, settings, None, CohortSecretCache(sessionmaker, refresh_seconds=60)
+        DeliveryTransactions(engine),
+        sessionmaker,
+        settings,
+        None,
+        CohortSecretCache(sessionmaker, refresh_seconds=60),
     )
     cohort = workload.cohort
     connection = await asyncpg.connect(_dsn(database_url))
@@ -278,7 +294,9 @@ async def capture(
             await run(workload._resend(first[kind]))
     finally:
         if driver is not None and originals is not None:
-            driver.fetch, driver.fetchrow = originals
+            driver.fetch, driver.fetchrow = originals[:2]
+            if originals[2] is not None:
+                driver.executemany = originals[2]
         await connection.close()
         await engine.dispose()
     workload.settle()

@@ -159,12 +159,14 @@ async def app(
         outer = await connection.begin()
         application = create_app(settings, database_url)
         async with LifespanManager(application):
-            # The API's sessions, and the webhook's (its intake and secret cache share one).
+            # The API's sessions, the webhook's (its intake and secret cache share one), and
+            # the deliveries' own transactions.
             for sessionmaker in (
                 application.state.sessionmaker,
                 application.state.intake.sessionmaker,
             ):
                 sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+            application.state.intake.transactions.join(connection)
             yield application
         try:
             await outer.rollback()

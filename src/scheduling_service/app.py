@@ -12,7 +12,12 @@ from scheduling_service.admission import ApiAdmission, Gate
 from scheduling_service.applications.router import router as applications_router
 from scheduling_service.auth import TokenVerifier
 from scheduling_service.config import Settings, get_settings
-from scheduling_service.db import create_engine, create_sessionmaker, create_webhook_engine
+from scheduling_service.db import (
+    DeliveryTransactions,
+    create_engine,
+    create_sessionmaker,
+    create_webhook_engine,
+)
 from scheduling_service.embedded import resolve_database_url
 from scheduling_service.limits import RequestLimits, document_limits
 from scheduling_service.logs import REQUEST_ID_HEADER
@@ -101,6 +106,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # database leaves it empty, and deliveries are refused with 503 until it is filled).
         await secrets.refresh()
         app.state.intake = Intake(
+            DeliveryTransactions(webhook_engine),
             webhook_sessionmaker,
             settings,
             Journal(settings.journal_dir, settings.journal_max_bytes),

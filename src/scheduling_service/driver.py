@@ -1,16 +1,20 @@
-"""The webhook's hot path talks to asyncpg directly, inside the session's transaction.
+"""The webhook's hot path talks to asyncpg directly.
 
-Its statements are SQLAlchemy constructs, compiled once to PostgreSQL's text (`Sql`),
-then sent on the asyncpg connection under the session: the same SQL, the same transaction,
-without SQLAlchemy's per-execution work (a greenlet, an execution context, result wrapping),
-which cost the webhook more CPU than PostgreSQL spent on the statements. Everything else
-goes through the session as usual.
+Its statements are SQLAlchemy constructs, compiled once to PostgreSQL's text (`Sql`), then
+sent on an asyncpg connection: the same SQL, without SQLAlchemy's per-execution work (a
+greenlet, an execution context, result wrapping), which cost the webhook more CPU than
+PostgreSQL spent on the statements.
+
+They run where they are given to (`Executor`): a delivery's own `Transaction`, on a
+connection of the webhook pool with no session around it (`db.DeliveryTransactions`),
+or a session's transaction (a replay, a retry, reconciliation, a manual match), on the
+session's connection. The statements and the code sending them are the same either way.
 
 Errors are asyncpg's own (`asyncpg.PostgresError`, with `sqlstate`); `db.run_in_transaction`
 and `db.is_database_unavailable` understand both kinds.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import asyncpg
@@ -54,8 +58,32 @@ def _forget_connection(session: Session, transaction: SessionTransaction) -> Non
         session.info.pop(_DRIVER, None)
 
 
-async def connection(session: AsyncSession) -> asyncpg.Connection:
-    """The session's asyncpg connection, in the session's transaction."""
+class Transaction:
+    """A delivery's transaction on an asyncpg connection, without a session: what to count
+    once it commits is kept here (`metrics.after_commit`)."""
+
+    __slots__ = ("connection", "on_commit")
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
+        self.on_commit: list[Callable[[], object]] = []
+
+
+Executor = AsyncSession | Transaction
+"""Where the hot path's statements run."""
+
+
+def session_of(executor: Executor) -> AsyncSession:
+    """The session, for what only the ORM does (never on a delivery's own transaction)."""
+    assert isinstance(executor, AsyncSession), "the ORM runs in a session's transaction"
+    return executor
+
+
+async def connection(executor: Executor) -> asyncpg.Connection:
+    """The asyncpg connection, in the executor's transaction."""
+    if isinstance(executor, Transaction):
+        return executor.connection
+    session = executor
     driver: asyncpg.Connection | None = session.info.get(_DRIVER)
     if driver is not None:
         return driver
@@ -72,24 +100,22 @@ async def connection(session: AsyncSession) -> asyncpg.Connection:
 
 
 async def fetch(
-    session: AsyncSession, statement: Sql, values: Mapping[str, Any]
+    executor: Executor, statement: Sql, values: Mapping[str, Any]
 ) -> list[asyncpg.Record]:
-    driver = await connection(session)
+    driver = await connection(executor)
     rows: list[asyncpg.Record] = await driver.fetch(statement.sql, *statement.args(values))
     return rows
 
 
 async def fetchrow(
-    session: AsyncSession, statement: Sql, values: Mapping[str, Any]
+    executor: Executor, statement: Sql, values: Mapping[str, Any]
 ) -> asyncpg.Record | None:
-    driver = await connection(session)
+    driver = await connection(executor)
     row: asyncpg.Record | None = await driver.fetchrow(statement.sql, *statement.args(values))
     return row
 
 
-async def executemany(
-    session: AsyncSession, statement: Sql, values: list[Mapping[str, Any]]
-) -> None:
+async def executemany(executor: Executor, statement: Sql, values: list[Mapping[str, Any]]) -> None:
     """The statement once for each of `values`, in one round trip."""
-    driver = await connection(session)
+    driver = await connection(executor)
     await driver.executemany(statement.sql, [statement.args(v) for v in values])

@@ -31,9 +31,10 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, SessionTransaction
 
+from scheduling_service import driver
 from scheduling_service.models import MessageState, OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -170,8 +171,11 @@ _PENDING = "scheduling_service.metrics.pending"
 Pending = list[tuple[SessionTransaction, Callable[[], Any]]]
 
 
-def after_commit(session: AsyncSession, count: Callable[[], Any]) -> None:
-    sync = session.sync_session
+def after_commit(executor: driver.Executor, count: Callable[[], Any]) -> None:
+    if isinstance(executor, driver.Transaction):
+        executor.on_commit.append(count)
+        return
+    sync = executor.sync_session
     transaction = sync.get_nested_transaction() or sync.get_transaction()
     assert transaction is not None, "counts are made inside a transaction"
     pending: Pending = sync.info.setdefault(_PENDING, [])

@@ -1,18 +1,23 @@
-"""What the repositories share: the session they work in (they flush it, never commit it),
+"""What the repositories share: the transaction they work in (they flush it, never commit it),
 and adding a row."""
 
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling_service import driver
 from scheduling_service.models import Base
 
 RowT = TypeVar("RowT", bound=Base)
 
 
 class Repository(Generic[RowT]):
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, executor: driver.Executor) -> None:
+        self.executor = executor
+
+    @property
+    def session(self) -> AsyncSession:
+        return driver.session_of(self.executor)
 
     async def add(self, row: RowT) -> RowT:
         """Insert `row` now, so its server defaults are read back and a refused constraint

@@ -69,14 +69,14 @@ def _build(gate: Template | None, templates: tuple[Template, ...]) -> driver.Sql
     return built
 
 
-async def execute(session: AsyncSession, write: Write) -> None:
+async def execute(executor: driver.Executor, write: Write) -> None:
     """One write on its own."""
-    await fetch(session, write)
+    await fetch(executor, write)
 
 
-async def fetch(session: AsyncSession, write: Write) -> list[Record]:
+async def fetch(executor: driver.Executor, write: Write) -> list[Record]:
     """One write on its own: the rows it RETURNS."""
-    return await driver.fetch(session, _build(None, (write.template,)), write.values)
+    return await driver.fetch(executor, _build(None, (write.template,)), write.values)
 
 
 class PendingWrites:
@@ -84,8 +84,8 @@ class PendingWrites:
     (the parts of a statement do not see each other's changes), and nothing may read their
     rows before `flush`."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, executor: driver.Executor) -> None:
+        self.executor = executor
         self.writes: list[Write] = []
         self.gate: Write | None = None
 
@@ -104,11 +104,12 @@ class PendingWrites:
         gate, self.gate = self.gate, None
         if not writes and gate is None:
             return True
-        # Changes made to ORM objects meanwhile go first, as autoflush would send them.
-        await self.session.flush()
+        if isinstance(self.executor, AsyncSession):
+            # Changes made to ORM objects meanwhile go first, as autoflush would send them.
+            await self.executor.flush()
         values: dict[str, Any] = {}
         for write in [*writes, *([gate] if gate else [])]:
             values.update(write.values)
         statement = _build(gate.template if gate else None, tuple(w.template for w in writes))
-        rows = await driver.fetch(self.session, statement, values)
+        rows = await driver.fetch(self.executor, statement, values)
         return gate is None or bool(rows)

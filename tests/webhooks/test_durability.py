@@ -16,6 +16,7 @@ from sqlalchemy import text
 from scheduling_service.calcom.signature import sign
 from scheduling_service.config import Settings
 from scheduling_service.db import (
+    DeliveryTransactions,
     create_engine,
     create_sessionmaker,
     create_webhook_engine,
@@ -146,7 +147,9 @@ async def test_delivery_while_database_unreachable_is_journaled_then_applied(
     working: Intake = app.state.intake
     # Nothing listens on port 1: every connection is refused, as when PostgreSQL is down.
     down = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none", app.state.settings)
-    app.state.intake = replace(working, sessionmaker=create_sessionmaker(down))
+    app.state.intake = replace(
+        working, transactions=DeliveryTransactions(down), sessionmaker=create_sessionmaker(down)
+    )
     try:
         responses = [
             await deliver(client, cohort, body)
@@ -225,7 +228,9 @@ async def test_forged_deliveries_while_database_unreachable_are_refused_not_jour
     application = await create_application(client, tokens, cohort)
     working: Intake = app.state.intake
     down = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none", app.state.settings)
-    app.state.intake = replace(working, sessionmaker=create_sessionmaker(down))
+    app.state.intake = replace(
+        working, transactions=DeliveryTransactions(down), sessionmaker=create_sessionmaker(down)
+    )
     try:
         forged = await deliver(client, cohort, booking(uid="a"), signature="0" * 64)
     finally:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service import driver
-from scheduling_service.bookings.effects import BookingChange, Cause, history_values
+from scheduling_service.bookings.effects import BookingChange, Cause, InterviewSlot, history_values
 from scheduling_service.db import constraint_of
 from scheduling_service.errors import Conflict
 from scheduling_service.models import (
@@ -42,6 +42,13 @@ _applications = cast(Table, Application.__table__)
 _aliases = cast(Table, ApplicationEmailAlias.__table__)
 _history = cast(Table, HistoryEntry.__table__)
 _STATE = (_applications.c.id, _applications.c.status, _applications.c.interview_booking_uid)
+_INTERVIEW_COLUMNS_READ = (
+    "interview_booking_uid",
+    "interview_start_time",
+    "interview_end_time",
+    "interview_meeting_url",
+    "interview_no_show",
+)
 _LOCK_BY_ID = driver.Sql(
     select(*_STATE).where(_applications.c.id == bindparam("application_id")).with_for_update()
 )
@@ -51,6 +58,15 @@ _LOCK_IN_COHORT = driver.Sql(
         _applications.c.id == bindparam("application_id"),
         _applications.c.cohort_id == bindparam("cohort_id"),
     )
+    .with_for_update()
+)
+# What a no-show mark needs: the interview, as it is.
+_LOCK_INTERVIEW = driver.Sql(
+    select(
+        _applications.c.id,
+        *(_applications.c[c] for c in _INTERVIEW_COLUMNS_READ),
+    )
+    .where(_applications.c.id == bindparam("application_id"))
     .with_for_update()
 )
 _BY_CONTACT = func.lower(_applications.c.contact_email) == bindparam("email")
@@ -100,6 +116,15 @@ def _set_status_and_interview(condition: ColumnElement[bool] | None) -> Update:
     return _set_status(condition).values(**interview)
 
 
+def _set_no_show(condition: ColumnElement[bool] | None) -> Update:
+    statement = update(_applications).where(_applications.c.id == bindparam("no_show_app_id"))
+    if condition is not None:
+        statement = statement.where(condition)
+    return statement.values(
+        interview_no_show=bindparam("no_show_marks", type_=_applications.c.interview_no_show.type)
+    )
+
+
 def _add_history(condition: ColumnElement[bool] | None) -> Insert:
     row = select(*(bindparam(f"history_{c.name}", type_=c.type) for c in _HISTORY_COLUMNS))
     if condition is not None:
@@ -134,8 +159,12 @@ def _escape_like(text: str) -> str:
 
 
 class ApplicationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, executor: driver.Executor) -> None:
+        self.executor = executor
+
+    @property
+    def session(self) -> AsyncSession:
+        return driver.session_of(self.executor)
 
     async def add(self, application: Application) -> Application:
         try:
@@ -163,19 +192,52 @@ class ApplicationRepository:
         """Lock the application (of the cohort, when given) and read what a booking needs."""
         if cohort_id is None:
             row = await driver.fetchrow(
-                self.session, _LOCK_BY_ID, {"application_id": application_id}
+                self.executor, _LOCK_BY_ID, {"application_id": application_id}
             )
         else:
             values = {"application_id": application_id, "cohort_id": cohort_id}
-            row = await driver.fetchrow(self.session, _LOCK_IN_COHORT, values)
+            row = await driver.fetchrow(self.executor, _LOCK_IN_COHORT, values)
         return _state(row)
+
+    async def lock_interview(
+        self, application_id: uuid.UUID
+    ) -> tuple[InterviewSlot | None, dict[str, Any] | None]:
+        """Lock the application and read its interview, and its no-show marks."""
+        row = await driver.fetchrow(
+            self.executor, _LOCK_INTERVIEW, {"application_id": application_id}
+        )
+        assert row is not None, "a booking's application is never deleted"
+        no_show = row["interview_no_show"]
+        marks = json.loads(no_show) if isinstance(no_show, str) else no_show
+        if row["interview_booking_uid"] is None or row["interview_start_time"] is None:
+            return None, marks
+        slot = InterviewSlot(
+            row["interview_booking_uid"],
+            row["interview_start_time"],
+            row["interview_end_time"],
+            row["interview_meeting_url"],
+            marks,
+        )
+        return slot, marks
+
+    @staticmethod
+    def no_show_write(application_id: uuid.UUID, marks: dict[str, Any] | None) -> Write:
+        """Set the interview's no-show marks."""
+        return Write(
+            _set_no_show,
+            # JSONB goes to asyncpg as JSON text (see `scheduling_service.driver`).
+            {
+                "no_show_app_id": application_id,
+                "no_show_marks": None if marks is None else json.dumps(marks),
+            },
+        )
 
     async def lock_state_by_email(
         self, cohort_id: uuid.UUID, email: str
     ) -> ApplicationState | None:
         """Lock the application whose contact email, or else a remembered alias, is `email`."""
         values = {"cohort_id": cohort_id, "email": email.strip().lower()}
-        return _state(await driver.fetchrow(self.session, _LOCK_BY_EMAIL, values))
+        return _state(await driver.fetchrow(self.executor, _LOCK_BY_EMAIL, values))
 
     @staticmethod
     def update_write(application_id: uuid.UUID, values: dict[str, Any]) -> Write:

@@ -189,8 +189,12 @@ def _rows(rows: list[Record]) -> list[BookingRow]:
 
 
 class BookingRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, executor: driver.Executor) -> None:
+        self.executor = executor
+
+    @property
+    def session(self) -> AsyncSession:
+        return driver.session_of(self.executor)
 
     async def insert_if_new(
         self,
@@ -228,7 +232,7 @@ class BookingRepository:
 
     async def _returned(self, write: Write) -> BookingRow | None:
         """Run a write that RETURNS the booking's row, if it wrote one."""
-        rows = _rows(await writes.fetch(self.session, write))
+        rows = _rows(await writes.fetch(self.executor, write))
         return rows[0] if rows else None
 
     @staticmethod
@@ -272,7 +276,7 @@ class BookingRepository:
 
     async def lock_state(self, booking_id: uuid.UUID) -> BookingState:
         """Lock the booking and read its state (another event may have changed it)."""
-        row = await driver.fetchrow(self.session, _LOCK_STATE, {"booking_id": booking_id})
+        row = await driver.fetchrow(self.executor, _LOCK_STATE, {"booking_id": booking_id})
         assert row is not None, "bookings are never deleted while their cohort exists"
         return BookingState(row["state"])
 
@@ -324,9 +328,9 @@ class BookingRepository:
         """The bookings of `uid`, optionally only those of the given attendees' emails."""
         values: dict[str, Any] = {"cohort_id": cohort_id, "uid": uid}
         if emails is None:
-            return _rows(await driver.fetch(self.session, _FIND, values))
+            return _rows(await driver.fetch(self.executor, _FIND, values))
         values["emails"] = list(emails)
-        return _rows(await driver.fetch(self.session, _FIND_OF_EMAILS, values))
+        return _rows(await driver.fetch(self.executor, _FIND_OF_EMAILS, values))
 
     async def latest_live(
         self, application_id: uuid.UUID, *, besides: Collection[str]
@@ -334,7 +338,7 @@ class BookingRepository:
         """The application's most recently created live booking (active, not yet ended)
         whose uid is none of `besides`."""
         values = {"application_id": application_id, "uids": list(besides)}
-        rows = _rows(await driver.fetch(self.session, _LATEST_LIVE, values))
+        rows = _rows(await driver.fetch(self.executor, _LATEST_LIVE, values))
         return rows[0] if rows else None
 
     async def attach_orphan_bookings(self, orphan_id: uuid.UUID, application_id: uuid.UUID) -> None:
@@ -348,7 +352,7 @@ class BookingRepository:
 
     async def refresh(self, booking: BookingRow) -> BookingRow:
         """Re-read the booking: another transaction may have attached it since it was read."""
-        (fresh,) = _rows(await driver.fetch(self.session, _READ, {"booking_id": booking.id}))
+        (fresh,) = _rows(await driver.fetch(self.executor, _READ, {"booking_id": booking.id}))
         return fresh
 
     async def flush(self) -> None:

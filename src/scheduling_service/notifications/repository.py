@@ -107,17 +107,21 @@ class NewMessage:
 
 
 class OutboxRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, executor: driver.Executor) -> None:
+        self.executor = executor
+
+    @property
+    def session(self) -> AsyncSession:
+        return driver.session_of(self.executor)
 
     async def admin_emails(self, cohort_id: uuid.UUID) -> list[str]:
-        row = await driver.fetchrow(self.session, _ADMIN_EMAILS, {"cohort_id": cohort_id})
+        row = await driver.fetchrow(self.executor, _ADMIN_EMAILS, {"cohort_id": cohort_id})
         return list(row[0] or []) if row is not None else []
 
     async def lock_recipient(self, cohort_id: uuid.UUID, recipient: str) -> None:
         """Hold, until the transaction ends, the lock that serializes alerting one recipient
         of one cohort, so concurrent orphans count each other against the rate limit."""
-        await driver.fetch(self.session, _LOCK, {"key": _recipient_key(cohort_id, recipient)})
+        await driver.fetch(self.executor, _LOCK, {"key": _recipient_key(cohort_id, recipient)})
 
     async def try_lock_recipients(
         self, cohort_id: uuid.UUID, recipients: Sequence[str]
@@ -125,7 +129,7 @@ class OutboxRepository:
         """`lock_recipient` for each recipient nobody holds; never waiting. Answers, for
         each, whether its lock is now held."""
         keys = [_recipient_key(cohort_id, recipient) for recipient in recipients]
-        rows = await driver.fetch(self.session, _TRY_LOCKS, {"keys": keys})
+        rows = await driver.fetch(self.executor, _TRY_LOCKS, {"keys": keys})
         return [bool(row[0]) for row in rows]
 
     async def alert_windows_full_until(
@@ -140,7 +144,7 @@ class OutboxRepository:
             "skip": limit - 1,
             "kind": MessageKind.ORPHAN_ALERT,
         }
-        rows = await driver.fetch(self.session, _WINDOWS_FULL_UNTIL, values)
+        rows = await driver.fetch(self.executor, _WINDOWS_FULL_UNTIL, values)
         return [row[0] for row in rows]
 
     async def append_to_waiting_digest(
@@ -158,7 +162,7 @@ class OutboxRepository:
         message already sent, and no transaction waits for an email to go out.
         """
         waiting = await driver.fetchrow(
-            self.session,
+            self.executor,
             _WAITING_DIGEST,
             {"cohort_id": cohort_id, "recipient": recipient, "max_orphans": max_orphans},
         )
@@ -167,7 +171,7 @@ class OutboxRepository:
         digest_id, listed = waiting
         room = max_orphans - listed
         values = {"digest_id": digest_id, "orphan_ids": list(orphan_ids[:room])}
-        await driver.fetch(self.session, _APPEND, values)
+        await driver.fetch(self.executor, _APPEND, values)
         return list(orphan_ids[room:])
 
     async def insert(self, messages: Sequence[NewMessage]) -> None:
@@ -175,7 +179,7 @@ class OutboxRepository:
         if not messages:
             return
         await driver.executemany(
-            self.session,
+            self.executor,
             _INSERT,
             [
                 {

@@ -21,17 +21,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling_service import driver
 from scheduling_service.config import Settings
 from scheduling_service.models import MessageKind, OutboxMessage
 from scheduling_service.notifications.repository import NewMessage, OutboxRepository
 
 
 async def enqueue_orphan_alerts(
-    session: AsyncSession, cohort_id: uuid.UUID, orphan_id: uuid.UUID, settings: Settings
+    executor: driver.Executor, cohort_id: uuid.UUID, orphan_id: uuid.UUID, settings: Settings
 ) -> None:
     """Each admin's alert of the orphan, or its place in their digest; undecided, for the
     dispatcher to decide, when another transaction holds the admin's lock."""
-    outbox = OutboxRepository(session)
+    outbox = OutboxRepository(executor)
     recipients = sorted(set(await outbox.admin_emails(cohort_id)))
     if not recipients:
         return

@@ -101,7 +101,7 @@ class OrphanRepository(Repository[OrphanedInterview]):
             "end_time": end_time,
             "meeting_url": meeting_url,
         }
-        await driver.fetch(self.session, _OPEN, values)
+        await driver.fetch(self.executor, _OPEN, values)
         return orphan_id
 
     async def follow(
@@ -124,17 +124,17 @@ class OrphanRepository(Repository[OrphanedInterview]):
             "end_time": end_time,
             "meeting_url": meeting_url,
         }
-        row = await driver.fetchrow(self.session, _FOLLOW, values)
+        row = await driver.fetchrow(self.executor, _FOLLOW, values)
         assert row is not None, "a booking's orphan is never deleted"
         return bool(row[0] == OrphanState.CANCELLED)
 
     async def cancel(self, orphan_id: uuid.UUID) -> bool:
         """Cancel the orphan if it is open; answers whether it was."""
-        row = await driver.fetchrow(self.session, _CANCEL, {"orphan_id": orphan_id})
+        row = await driver.fetchrow(self.executor, _CANCEL, {"orphan_id": orphan_id})
         return row is not None
 
     async def lock(self, orphan_id: uuid.UUID) -> None:
-        await driver.fetch(self.session, _LOCK, {"orphan_id": orphan_id})
+        await driver.fetch(self.executor, _LOCK, {"orphan_id": orphan_id})
 
     async def get(
         self, orphan_id: uuid.UUID, *, for_update: bool = False

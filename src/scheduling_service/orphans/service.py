@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service import metrics
+from scheduling_service import driver, metrics
 from scheduling_service.admission import Gate
 from scheduling_service.applications.repository import ApplicationRepository, HistoryRepository
 from scheduling_service.applications.service import apply_booking, record_history
@@ -61,7 +61,7 @@ async def count_open(session: AsyncSession, principal: Principal, cohort_id: uui
 
 
 async def open_orphan(
-    session: AsyncSession,
+    executor: driver.Executor,
     cohort_id: uuid.UUID,
     booking: BookingRow,
     *,
@@ -73,7 +73,7 @@ async def open_orphan(
     """Keep a booking that matched nobody as an open orphaned interview, and alert the
     organization's admins; answers the orphan's ID."""
     assert booking.start_time is not None and booking.end_time is not None
-    repository = OrphanRepository(session)
+    repository = OrphanRepository(executor)
     orphan_id = await repository.open(
         cohort_id=cohort_id,
         booking_id=booking.id,
@@ -86,17 +86,17 @@ async def open_orphan(
         end_time=booking.end_time,
         meeting_url=booking.meeting_url,
     )
-    await enqueue_orphan_alerts(session, cohort_id, orphan_id, settings)
-    metrics.after_commit(session, metrics.ORPHANS_OPENED.inc)
+    await enqueue_orphan_alerts(executor, cohort_id, orphan_id, settings)
+    metrics.after_commit(executor, metrics.ORPHANS_OPENED.inc)
     return orphan_id
 
 
-async def lock_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> None:
-    await OrphanRepository(session).lock(orphan_id)
+async def lock_orphan(executor: driver.Executor, orphan_id: uuid.UUID) -> None:
+    await OrphanRepository(executor).lock(orphan_id)
 
 
 async def follow_reschedule(
-    session: AsyncSession, orphan_id: uuid.UUID, booking: BookingRow
+    executor: driver.Executor, orphan_id: uuid.UUID, booking: BookingRow
 ) -> uuid.UUID:
     """The orphan's booking moved: it now describes the new booking.
 
@@ -104,7 +104,7 @@ async def follow_reschedule(
     host-requested reschedule cancels first); a dismissed one stays dismissed.
     """
     assert booking.start_time is not None and booking.end_time is not None
-    reopened = await OrphanRepository(session).follow(
+    reopened = await OrphanRepository(executor).follow(
         orphan_id,
         booking_id=booking.id,
         booking_uid=booking.uid,
@@ -113,15 +113,15 @@ async def follow_reschedule(
         meeting_url=booking.meeting_url,
     )
     if reopened:
-        metrics.after_commit(session, metrics.ORPHANS_OPENED.inc)
+        metrics.after_commit(executor, metrics.ORPHANS_OPENED.inc)
     return orphan_id
 
 
-async def cancel_orphan(session: AsyncSession, orphan_id: uuid.UUID) -> bool:
+async def cancel_orphan(executor: driver.Executor, orphan_id: uuid.UUID) -> bool:
     """The orphan's booking was cancelled; answers whether the orphan changed (it was open)."""
-    cancelled = await OrphanRepository(session).cancel(orphan_id)
+    cancelled = await OrphanRepository(executor).cancel(orphan_id)
     if cancelled:
-        _count_resolved(session, OrphanState.CANCELLED)
+        _count_resolved(executor, OrphanState.CANCELLED)
     return cancelled
 
 
@@ -235,5 +235,5 @@ def _resolve(
     _count_resolved(session, state)
 
 
-def _count_resolved(session: AsyncSession, state: OrphanState) -> None:
-    metrics.after_commit(session, metrics.ORPHANS_RESOLVED.labels(state.value).inc)
+def _count_resolved(executor: driver.Executor, state: OrphanState) -> None:
+    metrics.after_commit(executor, metrics.ORPHANS_RESOLVED.labels(state.value).inc)

@@ -18,11 +18,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from scheduling_service.applications.repository import ApplicationRepository, ApplicationState
-from scheduling_service.applications.service import current_interview, record_history
-from scheduling_service.bookings.effects import Cause, InterviewSlot, no_show_after, plan_booking
+from scheduling_service import driver
+from scheduling_service.applications.repository import (
+    ApplicationRepository,
+    ApplicationState,
+    HistoryRepository,
+)
+from scheduling_service.bookings.effects import (
+    Cause,
+    InterviewSlot,
+    history_values,
+    no_show_after,
+    plan_booking,
+)
 from scheduling_service.bookings.repository import BookingRepository, BookingRow
 from scheduling_service.calcom import delivery as calcom
 from scheduling_service.config import Settings
@@ -54,20 +62,20 @@ class BookingApplier:
 
     def __init__(
         self,
-        session: AsyncSession,
+        executor: driver.Executor,
         settings: Settings,
         cohort_id: uuid.UUID,
         event_id: str,
         event_row_id: uuid.UUID,
         cause: HistoryCause = HistoryCause.WEBHOOK,
     ) -> None:
-        self.session = session
+        self.executor = executor
         self.settings = settings
         self.cohort_id = cohort_id
         self.event_row_id = event_row_id
-        self.bookings = BookingRepository(session)
-        self.applications = ApplicationRepository(session)
-        self.writes = PendingWrites(session)
+        self.bookings = BookingRepository(executor)
+        self.applications = ApplicationRepository(executor)
+        self.writes = PendingWrites(executor)
         self.cause = Cause(cause, CALCOM_ACTOR, event_id=event_id)
         # The outcome when the pending writes' gate finds the change applied already.
         self._otherwise: Callable[[], Awaitable[Outcome]] | None = None
@@ -96,7 +104,7 @@ class BookingApplier:
         # written, the outcome included.
         assert self._otherwise is not None
         outcome = await self._otherwise()
-        await WebhookEventRepository(self.session).set_outcome(
+        await WebhookEventRepository(self.executor).set_outcome(
             self.event_row_id,
             outcome.kind,
             application_id=outcome.application_id,
@@ -115,30 +123,32 @@ class BookingApplier:
         for row in rows:
             if row.application_id is None:
                 continue
-            application = await self.applications.get(row.application_id, for_update=True)
-            assert application is not None, "a booking's application is never deleted"
-            if application.interview_booking_uid != no_show.booking_uid:
+            interview, current = await self.applications.lock_interview(row.application_id)
+            if interview is None or interview.booking_uid != no_show.booking_uid:
                 continue
             marks = [m for m in no_show.attendees if not seated or m[0] == row.applicant_email]
-            after = no_show_after(application.interview_no_show, marks, no_show.host)
-            if after == application.interview_no_show:
-                outcomes.append(Outcome(WebhookOutcome.DUPLICATE, application_id=application.id))
+            after = no_show_after(current, marks, no_show.host)
+            if after == current:
+                outcomes.append(
+                    Outcome(WebhookOutcome.DUPLICATE, application_id=row.application_id)
+                )
                 continue
-            application.interview_no_show = after
-            record_history(
-                self.session,
-                application,
+            self.writes.add(ApplicationRepository.no_show_write(row.application_id, after))
+            entry = history_values(
+                row.application_id,
                 HistoryKind.NO_SHOW,
                 self.cause,
                 from_status=None,
                 to_status=None,
-                interview=current_interview(application),
+                interview=replace(interview, no_show=after),
             )
-            outcomes.append(Outcome(WebhookOutcome.MATCHED, application_id=application.id))
+            self.writes.add(HistoryRepository.add_write(entry))
+            # Each application's writes go on their own (a seated session's share one flush).
+            await self.writes.flush()
+            outcomes.append(Outcome(WebhookOutcome.MATCHED, row.application_id))
         changed = [o for o in outcomes if o.kind is not WebhookOutcome.DUPLICATE]
         outcome = (changed or outcomes or [Outcome(WebhookOutcome.IGNORED)])[0]
-        await self.session.flush()
-        await WebhookEventRepository(self.session).set_outcome(
+        await WebhookEventRepository(self.executor).set_outcome(
             self.event_row_id,
             outcome.kind,
             application_id=outcome.application_id,
@@ -157,7 +167,7 @@ class BookingApplier:
             if row is None:
                 return await self._already_known(booking)
             orphan_id = await orphans.open_orphan(
-                self.session,
+                self.executor,
                 self.cohort_id,
                 row,
                 applicant_name=booking.applicant_name,
@@ -255,7 +265,7 @@ class BookingApplier:
             return await self._already_known(booking)
         assert original.orphaned_interview_id is not None
         orphan_id = await orphans.follow_reschedule(
-            self.session, original.orphaned_interview_id, row
+            self.executor, original.orphaned_interview_id, row
         )
         self._supersede(original)
         return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan_id)
@@ -290,7 +300,7 @@ class BookingApplier:
                 WebhookOutcome.DUPLICATE, orphaned_interview_id=original.orphaned_interview_id
             )
         orphan_id = await orphans.follow_reschedule(
-            self.session, original.orphaned_interview_id, row
+            self.executor, original.orphaned_interview_id, row
         )
         return Outcome(WebhookOutcome.ORPHANED, orphaned_interview_id=orphan_id)
 
@@ -356,7 +366,7 @@ class BookingApplier:
             self.writes.add(BookingRepository.state_write(row.id, BookingState.CANCELLED))
         if row.orphaned_interview_id is not None:
             if not already_cancelled:
-                await orphans.cancel_orphan(self.session, row.orphaned_interview_id)
+                await orphans.cancel_orphan(self.executor, row.orphaned_interview_id)
             outcome = WebhookOutcome.DUPLICATE if already_cancelled else WebhookOutcome.ORPHANED
             return Outcome(outcome, orphaned_interview_id=row.orphaned_interview_id)
         return Outcome(WebhookOutcome.IGNORED)
@@ -451,7 +461,7 @@ class BookingApplier:
         """Lock an orphan's booking's orphan first, then re-read the booking: an admin may have
         matched the orphan meanwhile, and then the booking belongs to the application."""
         if booking.application_id is None and booking.orphaned_interview_id is not None:
-            await orphans.lock_orphan(self.session, booking.orphaned_interview_id)
+            await orphans.lock_orphan(self.executor, booking.orphaned_interview_id)
             return await self.bookings.refresh(booking)
         return booking
 

@@ -26,7 +26,11 @@ class Recovery:
         self.journal = intake.journal
         # While draining, a database outage must stop the drain, not journal the entry again.
         self.draining = Intake(
-            intake.sessionmaker, intake.settings, journal=None, secrets=intake.secrets
+            intake.transactions,
+            intake.sessionmaker,
+            intake.settings,
+            journal=None,
+            secrets=intake.secrets,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

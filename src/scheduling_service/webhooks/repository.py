@@ -54,6 +54,10 @@ _STORE_EVENT_SETTING_LOCK_TIMEOUT = driver.Sql(
     )
 )
 
+_SET_LOCK_TIMEOUT = driver.Sql(
+    select(func.set_config("lock_timeout", bindparam("lock_timeout"), True))
+)
+
 
 def _record_outcome(condition: ColumnElement[bool] | None) -> Update:
     statement = update(_events).where(_events.c.id == bindparam("outcome_row_id"))
@@ -71,8 +75,12 @@ def _record_outcome(condition: ColumnElement[bool] | None) -> Update:
 
 
 class WebhookEventRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, executor: driver.Executor) -> None:
+        self.executor = executor
+
+    @property
+    def session(self) -> AsyncSession:
+        return driver.session_of(self.executor)
 
     async def insert_if_new(
         self,
@@ -111,8 +119,12 @@ class WebhookEventRepository:
         if lock_timeout_ms is not None:
             statement = _STORE_EVENT_SETTING_LOCK_TIMEOUT
             values["lock_timeout"] = str(int(lock_timeout_ms))
-        row = await driver.fetchrow(self.session, statement, values)
+        row = await driver.fetchrow(self.executor, statement, values)
         return None if row is None else cast(uuid.UUID, row[0])
+
+    async def set_lock_timeout(self, milliseconds: int) -> None:
+        """For the rest of the transaction, as `SET LOCAL lock_timeout` does."""
+        await driver.fetch(self.executor, _SET_LOCK_TIMEOUT, {"lock_timeout": str(milliseconds)})
 
     async def set_outcome(
         self,
@@ -128,7 +140,7 @@ class WebhookEventRepository:
             application_id=application_id,
             orphaned_interview_id=orphaned_interview_id,
         )
-        await writes.execute(self.session, write)
+        await writes.execute(self.executor, write)
 
     @staticmethod
     def outcome_write(

@@ -12,14 +12,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling_service import driver
 from scheduling_service.auth import Principal
 from scheduling_service.backoff import exponential_backoff
 from scheduling_service.calcom import delivery as calcom
 from scheduling_service.config import Settings
-from scheduling_service.db import SessionMaker, is_database_unavailable, run_in_transaction
+from scheduling_service.db import (
+    DeliveryTransactions,
+    SessionMaker,
+    is_database_unavailable,
+    run_in_transaction,
+)
 from scheduling_service.errors import DomainError, NotFound, Unavailable
 from scheduling_service.models import EventSource, HistoryCause, WebhookEvent, WebhookOutcome
 from scheduling_service.organizations.secrets import CohortSecretCache
@@ -34,9 +39,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Intake:
-    """Where deliveries go: the database, and the journal for when it is unreachable (None
-    while the journal itself is being drained); `secrets` verifies them first."""
+    """Where deliveries go: the database (each in a transaction of its own on the webhook
+    pool, `transactions`; failed ones retried in sessions of it), and the journal for when it is
+    unreachable (None while the journal itself is being drained); `secrets` verifies them
+    first."""
 
+    transactions: DeliveryTransactions
     sessionmaker: SessionMaker
     settings: Settings
     journal: Journal | None
@@ -91,11 +99,11 @@ async def ingest(
     journaled (NotFound, InvalidSignature or Unavailable otherwise)."""
     await intake.secrets.verify(cohort_id, body, signature)
 
-    async def apply(session: AsyncSession) -> IngestResult:
-        return await _ingest(session, intake.settings, cohort_id, body)
+    async def apply(transaction: driver.Transaction) -> IngestResult:
+        return await _ingest(transaction, intake.settings, cohort_id, body)
 
     try:
-        return await run_in_transaction(intake.sessionmaker, apply)
+        return await intake.transactions.run(apply)
     except DomainError:
         raise
     except Exception as error:
@@ -104,11 +112,11 @@ async def ingest(
         failure = error
     logger.error("applying a delivery failed; it is kept to be retried", exc_info=failure)
 
-    async def keep(session: AsyncSession) -> IngestResult:
-        return await _keep_failed(session, intake.settings, cohort_id, body, failure)
+    async def keep(transaction: driver.Transaction) -> IngestResult:
+        return await _keep_failed(transaction, intake.settings, cohort_id, body, failure)
 
     try:
-        return await run_in_transaction(intake.sessionmaker, keep)
+        return await intake.transactions.run(keep)
     except Exception as error:
         if is_database_unavailable(error):
             return await _queue(intake, cohort_id, body, signature, error)
@@ -116,9 +124,9 @@ async def ingest(
 
 
 async def _ingest(
-    session: AsyncSession, settings: Settings, cohort_id: uuid.UUID, body: bytes
+    executor: driver.Executor, settings: Settings, cohort_id: uuid.UUID, body: bytes
 ) -> IngestResult:
-    events = WebhookEventRepository(session)
+    events = WebhookEventRepository(executor)
     try:
         delivery = calcom.parse_delivery(body)
     except calcom.MalformedDelivery as rejection:
@@ -157,12 +165,12 @@ async def _ingest(
             delivery.event_id, Outcome(WebhookOutcome.IGNORED), trigger=delivery.trigger
         )
     # Storing the event set the lock timeout (see `_apply`).
-    outcome = await _apply(session, settings, cohort_id, delivery, row_id, lock_timeout_set=True)
+    outcome = await _apply(executor, settings, cohort_id, delivery, row_id, lock_timeout_set=True)
     return IngestResult(delivery.event_id, outcome, trigger=delivery.trigger)
 
 
 async def _apply(
-    session: AsyncSession,
+    executor: driver.Executor,
     settings: Settings,
     cohort_id: uuid.UUID,
     delivery: calcom.Delivery,
@@ -175,9 +183,8 @@ async def _apply(
     assert delivery.acted_on
     # A row lock held too long fails this event (kept and retried) instead of stalling intake.
     if not lock_timeout_set:
-        timeout = int(settings.webhook_lock_timeout_ms)
-        await session.execute(text(f"SET LOCAL lock_timeout = {timeout}"))
-    applier = BookingApplier(session, settings, cohort_id, delivery.event_id, row_id, cause)
+        await WebhookEventRepository(executor).set_lock_timeout(settings.webhook_lock_timeout_ms)
+    applier = BookingApplier(executor, settings, cohort_id, delivery.event_id, row_id, cause)
     if delivery.no_show is not None:
         return await applier.apply_no_show(delivery.no_show)
     assert delivery.booking is not None
@@ -185,7 +192,7 @@ async def _apply(
 
 
 async def apply_reconciled(
-    session: AsyncSession,
+    executor: driver.Executor,
     settings: Settings,
     cohort_id: uuid.UUID,
     delivery: calcom.Delivery,
@@ -195,7 +202,7 @@ async def apply_reconciled(
     would have sent for it, in the caller's transaction; None when its event ID is stored
     already (the same change found before)."""
     assert delivery.booking is not None
-    row_id = await WebhookEventRepository(session).insert_if_new(
+    row_id = await WebhookEventRepository(executor).insert_if_new(
         cohort_id=cohort_id,
         event_id=delivery.event_id,
         trigger=delivery.trigger,
@@ -207,7 +214,7 @@ async def apply_reconciled(
     if row_id is None:
         return None
     return await _apply(
-        session,
+        executor,
         settings,
         cohort_id,
         delivery,
@@ -218,14 +225,14 @@ async def apply_reconciled(
 
 
 async def _keep_failed(
-    session: AsyncSession,
+    executor: driver.Executor,
     settings: Settings,
     cohort_id: uuid.UUID,
     body: bytes,
     error: Exception,
 ) -> IngestResult:
     event_id, trigger = _identify(body)
-    row_id = await WebhookEventRepository(session).insert_if_new(
+    row_id = await WebhookEventRepository(executor).insert_if_new(
         cohort_id=cohort_id,
         event_id=event_id,
         trigger=trigger,
@@ -308,10 +315,10 @@ async def keep_unapplied(
     """Keep a verified delivery that could not be applied as a `failed` event, in a
     transaction of its own: it is retried like any failed event, and replayable."""
 
-    async def keep(session: AsyncSession) -> IngestResult:
-        return await _keep_failed(session, intake.settings, cohort_id, body, error)
+    async def keep(transaction: driver.Transaction) -> IngestResult:
+        return await _keep_failed(transaction, intake.settings, cohort_id, body, error)
 
-    return await run_in_transaction(intake.sessionmaker, keep)
+    return await intake.transactions.run(keep)
 
 
 async def _reapply(session: AsyncSession, settings: Settings, event: WebhookEvent) -> None:
