@@ -99,4 +99,6 @@ class CpuMeter:
         used = {group: (after[group] - self._before[group]) / elapsed for group in after}
         # Backends that exited meanwhile took their time with them: bounded below by zero.
         used["other"] = max(0.0, used["total"] - used["bench"] - used["server"] - used["postgres"])
-        return {group: round(value, 2) for group, value in used.items()}
+        # A thousandth of a core: at 200 events/s for 6 s, 0.005 ms of CPU per event (a
+        # hundredth, as before, could not tell apart figures 0.05 ms apart).
+        return {group: round(value, 3) for group, value in used.items()}
