@@ -284,13 +284,17 @@ class DeliveryTransactions:
                 transaction = driver.Transaction(raw.driver_connection)
                 return transaction, await work(transaction)
         pooled = await self.engine.raw_connection()
+        connection = pooled.driver_connection
+        assert connection is not None
         try:
-            connection = pooled.driver_connection
-            assert connection is not None
             transaction = driver.Transaction(connection)
             async with connection.transaction():
                 return transaction, await work(transaction)
         finally:
+            if connection.is_in_transaction():
+                # Interrupted (cancelled) before its rollback ended: closed, so the pool
+                # hands out a new connection instead of one inside this transaction.
+                connection.terminate()
             # Back to the pool; its reset has nothing to end, the transaction being asyncpg's.
             pooled.close()
 
