@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -62,13 +63,22 @@ class ServiceProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.output()}")
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                healthy = httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
+                if healthy and self._workers_started():
                     return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"server did not become healthy:\n{self.output()}")
             time.sleep(0.1)
+
+    def _workers_started(self) -> bool:
+        """Every worker finished starting, not only the one that answered: a busy machine
+        may start the second long after the first (its metrics missing from a scrape)."""
+        output = self.output()
+        announced = re.search(r"\((\d+) workers?\)", output)
+        workers = int(announced.group(1)) if announced else 1
+        return output.count("Application startup complete.") >= workers
 
     def __enter__(self) -> "ServiceProcess":
         if self.process is None:
