@@ -99,7 +99,7 @@ _INTERVIEW_COLUMNS = (
 )
 # Writes (`scheduling_service.writes`); bind parameters are named apart from the columns and
 # from other tables' writes.
-_HISTORY_COLUMNS = [c for c in _history.c if c.name not in {"id", "at"}]
+_HISTORY_COLUMNS = [c for c in _history.c if c.name != "at"]
 
 
 def _set_status(condition: ColumnElement[bool] | None) -> Update:
@@ -126,14 +126,10 @@ def _set_no_show(condition: ColumnElement[bool] | None) -> Update:
 
 
 def _add_history(condition: ColumnElement[bool] | None) -> Insert:
-    row = select(
-        # Made by PostgreSQL: a random UUID costs the hot path a system call in Python.
-        func.gen_random_uuid(),
-        *(bindparam(f"history_{c.name}", type_=c.type) for c in _HISTORY_COLUMNS),
-    )
+    row = select(*(bindparam(f"history_{c.name}", type_=c.type) for c in _HISTORY_COLUMNS))
     if condition is not None:
         row = row.where(condition)
-    return insert(_history).from_select(["id", *(c.name for c in _HISTORY_COLUMNS)], row)
+    return insert(_history).from_select([c.name for c in _HISTORY_COLUMNS], row)
 
 
 @dataclass(frozen=True)
@@ -356,6 +352,7 @@ class HistoryRepository:
     def add_write(values: dict[str, Any]) -> Write:
         """Add an entry (`bookings.effects.history_values`) with other writes."""
         named = {f"history_{column}": value for column, value in values.items()}
+        named["history_id"] = uuid.uuid4()
         # JSONB goes to asyncpg as JSON text (see `scheduling_service.driver`).
         for column in ("history_interview", "history_other_interview"):
             if named[column] is not None:

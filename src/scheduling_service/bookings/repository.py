@@ -67,12 +67,11 @@ _ROW_COLUMNS = (
 
 def _booking_store(prefix: str) -> Template:
     """A template storing a booking unless (uid, applicant email) is known: it RETURNS the
-    booking's ID if it stored it (an ID PostgreSQL makes). Its parameters are
-    `{prefix}cohort_id`, `{prefix}uid`..."""
+    booking's ID if it stored it. Its parameters are `{prefix}id`, `{prefix}cohort_id`..."""
 
     def store(condition: ColumnElement[bool] | None) -> Insert:
         row = select(
-            func.gen_random_uuid(),
+            bindparam(f"{prefix}id", type_=_bookings.c.id.type),
             *(bindparam(f"{prefix}{c}", type_=_bookings.c[c].type) for c in _BOOKING_COLUMNS),
         )
         if condition is not None:
@@ -257,6 +256,7 @@ class BookingRepository:
         named apart), one that may be known already."""
         prefix = "remembered_" if remembered else "booking_"
         values = {
+            "id": uuid.uuid4(),
             "cohort_id": cohort_id,
             "uid": uid,
             "applicant_email": applicant_email,

@@ -40,8 +40,7 @@ _EVENT_COLUMNS = (
 _INSERT_EVENT = (
     insert(_events)
     .values(
-        # Made by PostgreSQL: a random UUID costs the hot path a system call in Python.
-        id=func.gen_random_uuid(),
+        id=bindparam("event_row_id"),
         **{c: bindparam(f"event_{c}", type_=_events.c[c].type) for c in _EVENT_COLUMNS},
     )
     .on_conflict_do_nothing(index_elements=["cohort_id", "event_id"])
@@ -105,6 +104,7 @@ class WebhookEventRepository:
         for what follows (as `SET LOCAL` would, without a round trip of its own).
         """
         values = {
+            "event_row_id": uuid.uuid4(),
             "event_cohort_id": cohort_id,
             "event_event_id": event_id,
             "event_trigger": trigger,
