@@ -164,9 +164,10 @@ def render(scraped: Iterable[Metric]) -> bytes:
     return processes + generate_latest(snapshot)
 
 
-# Counting after commit. Each count remembers the innermost transaction it was made in; a
-# rolled-back savepoint drops its counts (and those of savepoints inside it), the outermost
-# commit runs the rest.
+# Counting after commit. In a session, each count remembers the innermost transaction it was
+# made in; a rolled-back savepoint drops its counts (and those of savepoints inside it), the
+# outermost commit runs the rest. A delivery's own transaction (no savepoints) keeps its
+# counts until it commits (`db.DeliveryTransactions`).
 _PENDING = "scheduling_service.metrics.pending"
 Pending = list[tuple[SessionTransaction, Callable[[], Any]]]
 

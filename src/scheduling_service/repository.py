@@ -1,5 +1,9 @@
 """What the repositories share: the transaction they work in (they flush it, never commit it),
-and adding a row."""
+and adding a row.
+
+They are given a session, or a delivery's own transaction (`driver.Executor`): statements
+compiled for the hot path run in either, the ORM only in a session (`session`).
+"""
 
 from typing import Generic, TypeVar
 

@@ -201,9 +201,6 @@ class OutboxRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def add(self, message: OutboxMessage) -> None:
-        self.session.add(message)
-
     async def flush(self) -> None:
         await self.session.flush()
 
