@@ -9,8 +9,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service import metrics
+from scheduling_service import driver, metrics
 from scheduling_service.config import Settings
+from scheduling_service.db import DeliveryTransactions
 from scheduling_service.notifications.dispatcher import Dispatcher
 from tests.calcom_bodies import booking, deliver, encode
 from tests.conftest import Tokens
@@ -149,6 +150,25 @@ async def test_work_rolled_back_is_not_counted(client: AsyncClient, app: FastAPI
 
     # The outer count and the committed savepoint's; neither rolled-back one.
     assert value(await scrape(client), opened) - before == 2
+
+
+async def test_a_delivery_rolled_back_is_not_counted(client: AsyncClient, app: FastAPI) -> None:
+    opened = "scheduling_orphans_opened_total"
+    before = value(await scrape(client), opened)
+    transactions: DeliveryTransactions = app.state.intake.transactions
+
+    async def count_then_fail(transaction: driver.Transaction) -> None:
+        metrics.after_commit(transaction, metrics.ORPHANS_OPENED.inc)
+        raise RuntimeError("rolled back")
+
+    async def count(transaction: driver.Transaction) -> None:
+        metrics.after_commit(transaction, metrics.ORPHANS_OPENED.inc)
+
+    with pytest.raises(RuntimeError):
+        await transactions.run(count_then_fail)
+    await transactions.run(count)
+
+    assert value(await scrape(client), opened) - before == 1
 
 
 async def test_requests_are_labelled_by_route_template_never_by_path(
