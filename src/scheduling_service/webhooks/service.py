@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Intake:
-    """Where deliveries go: the database (each in a transaction of its own on the webhook
-    pool, `transactions`; failed ones retried in sessions of it), and the journal for when it is
+    """Where deliveries go: the database (each in a transaction of its own, `transactions`;
+    failed ones are retried in sessions of the same pool), and the journal for when it is
     unreachable (None while the journal itself is being drained); `secrets` verifies them
     first."""
 
