@@ -199,26 +199,24 @@ class ApplicationRepository:
             row = await driver.fetchrow(self.executor, _LOCK_IN_COHORT, values)
         return _state(row)
 
-    async def lock_interview(
-        self, application_id: uuid.UUID
-    ) -> tuple[InterviewSlot | None, dict[str, Any] | None]:
-        """Lock the application and read its interview, and its no-show marks."""
+    async def lock_interview(self, application_id: uuid.UUID) -> InterviewSlot | None:
+        """Lock the application and read its interview, with its no-show marks (None when it
+        has no interview)."""
         row = await driver.fetchrow(
             self.executor, _LOCK_INTERVIEW, {"application_id": application_id}
         )
         assert row is not None, "a booking's application is never deleted"
-        no_show = row["interview_no_show"]
-        marks = json.loads(no_show) if isinstance(no_show, str) else no_show
         if row["interview_booking_uid"] is None or row["interview_start_time"] is None:
-            return None, marks
-        slot = InterviewSlot(
+            return None
+        marks = row["interview_no_show"]
+        return InterviewSlot(
             row["interview_booking_uid"],
             row["interview_start_time"],
             row["interview_end_time"],
             row["interview_meeting_url"],
-            marks,
+            # JSONB comes from asyncpg as JSON text (see `scheduling_service.driver`).
+            json.loads(marks) if isinstance(marks, str) else marks,
         )
-        return slot, marks
 
     @staticmethod
     def no_show_write(application_id: uuid.UUID, marks: dict[str, Any] | None) -> Write:

@@ -123,12 +123,12 @@ class BookingApplier:
         for row in rows:
             if row.application_id is None:
                 continue
-            interview, current = await self.applications.lock_interview(row.application_id)
+            interview = await self.applications.lock_interview(row.application_id)
             if interview is None or interview.booking_uid != no_show.booking_uid:
                 continue
             marks = [m for m in no_show.attendees if not seated or m[0] == row.applicant_email]
-            after = no_show_after(current, marks, no_show.host)
-            if after == current:
+            after = no_show_after(interview.no_show, marks, no_show.host)
+            if after == interview.no_show:
                 outcomes.append(
                     Outcome(WebhookOutcome.DUPLICATE, application_id=row.application_id)
                 )
