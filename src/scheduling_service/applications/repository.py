@@ -42,13 +42,6 @@ _applications = cast(Table, Application.__table__)
 _aliases = cast(Table, ApplicationEmailAlias.__table__)
 _history = cast(Table, HistoryEntry.__table__)
 _STATE = (_applications.c.id, _applications.c.status, _applications.c.interview_booking_uid)
-_INTERVIEW_COLUMNS_READ = (
-    "interview_booking_uid",
-    "interview_start_time",
-    "interview_end_time",
-    "interview_meeting_url",
-    "interview_no_show",
-)
 _LOCK_BY_ID = driver.Sql(
     select(*_STATE).where(_applications.c.id == bindparam("application_id")).with_for_update()
 )
@@ -58,15 +51,6 @@ _LOCK_IN_COHORT = driver.Sql(
         _applications.c.id == bindparam("application_id"),
         _applications.c.cohort_id == bindparam("cohort_id"),
     )
-    .with_for_update()
-)
-# What a no-show mark needs: the interview, as it is.
-_LOCK_INTERVIEW = driver.Sql(
-    select(
-        _applications.c.id,
-        *(_applications.c[c] for c in _INTERVIEW_COLUMNS_READ),
-    )
-    .where(_applications.c.id == bindparam("application_id"))
     .with_for_update()
 )
 _BY_CONTACT = func.lower(_applications.c.contact_email) == bindparam("email")
@@ -96,6 +80,15 @@ _INTERVIEW_COLUMNS = (
     "interview_end_time",
     "interview_meeting_url",
     "interview_no_show",
+)
+# What a no-show mark needs: the interview, as it is.
+_LOCK_INTERVIEW = driver.Sql(
+    select(
+        _applications.c.id,
+        *(_applications.c[c] for c in _INTERVIEW_COLUMNS),
+    )
+    .where(_applications.c.id == bindparam("application_id"))
+    .with_for_update()
 )
 # Writes (`scheduling_service.writes`); bind parameters are named apart from the columns and
 # from other tables' writes.
