@@ -138,7 +138,9 @@ async def test_a_thousand_unfinished_heads_do_not_shut_anyone_out(
     )
 
     assert statuses == {200: 2 * n}
-    assert slowest < 1.0
+    # Shut out, a request would wait for the held sockets to be dropped at the head timeout;
+    # let in, it waits on a busy machine at worst (1.0 s was once exceeded by 15 ms in CI).
+    assert slowest < HEAD_TIMEOUT / 2
     # Every held socket was dropped at the head timeout, and again after reconnecting.
     assert len(dropped_after) >= 3 * HELD_SOCKETS
     # (The server's clock starts at the accept, a moment before the attacker's does.)
