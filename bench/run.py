@@ -337,12 +337,38 @@ class Service:
 async def run_rate(
     service: Service, workload: Workload, rate: float, seconds: float
 ) -> tuple[StepResult, dict[str, float]]:
-    events = workload.batch(max(1, int(rate * seconds)))
+    return await send_events(service, workload, workload.batch(max(1, int(rate * seconds))), rate)
+
+
+async def send_events(
+    service: Service, workload: Workload, events: list[Event], rate: float
+) -> tuple[StepResult, dict[str, float]]:
     requests = webhook_requests(workload.cohort, events)
     pid = service.process.process.pid if service.process.process else None
     result, cpu = await metered(service.client(), pid, requests, rate)
     workload.settle()
     return result, cpu
+
+
+async def stored_events(dsn: str, cohort_id: uuid.UUID, event_ids: set[str]) -> int:
+    """How many of these event IDs the cohort's event log holds, once it stops growing (a
+    delivery whose client gave up is still applied by the server): at most a minute."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        stored, deadline = -1, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            count = await connection.fetchval(
+                "SELECT count(*) FROM webhook_events WHERE cohort_id = $1 AND event_id = ANY($2)",
+                cohort_id,
+                list(event_ids),
+            )
+            if count == stored or count == len(event_ids):
+                return int(count)
+            stored = count
+            await asyncio.sleep(2.0)
+        return stored
+    finally:
+        await connection.close()
 
 
 async def metered(
@@ -583,14 +609,17 @@ async def burst(
         finally:
             await flooders.close()
 
+    events = workload.batch(max(1, int(rate * seconds)))
     flooded = asyncio.create_task(flooding())
     try:
         (result, cpu), read = await asyncio.gather(
-            run_rate(service, workload, rate, seconds), reads()
+            send_events(service, workload, events, rate), reads()
         )
     finally:
         running.clear()
     flood_result = await flooded
+    event_ids = {event.event_id for event in events}
+    stored = await stored_events(service.dsn, cohort.id, event_ids)
     errors = sum(n for status, n in result.statuses.items() if status >= 500 or status == 0)
     read_errors = {s.status for s in read.samples} - {200, 503}
     summary = {
@@ -598,6 +627,8 @@ async def burst(
         "rate_per_s": round(rate, 1),
         "seconds": seconds,
         "server_errors": errors,
+        "events": len(event_ids),
+        "events_stored": stored,
         "cpu_cores": cpu,
         "reads": {
             "statuses": {str(k): v for k, v in read.statuses.items()},
@@ -610,6 +641,7 @@ async def burst(
     log(
         f"burst: {result.sent} sent at {rate:.0f}/s; backlog drained "
         f"{result.drain_seconds:.2f} s after the last send; statuses {result.statuses}; "
+        f"{stored} of its {len(event_ids)} events stored; "
         f"reads {read.statuses}; flood {dict(flood_result.statuses)}, "
         f"Retry-After on 503 {dict(flood_result.retry_after)}"
     )
@@ -1022,7 +1054,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"BURST    {b['sent']} at {b['rate_per_s']:.0f}/s for {b['seconds']} s: drained "
             f"{b['drain_s']} s after the last send; p99 {b['p99_ms']} ms, max {b['max_ms']} ms; "
-            f"5xx/no answer {b['server_errors']}; statuses {b['statuses']}"
+            f"5xx/no answer {b['server_errors']}; statuses {b['statuses']}; events stored "
+            f"{b['events_stored']} of {b['events']}"
         )
         r, f = b["reads"], b["flood"]
         lines.append(
