@@ -1,7 +1,7 @@
 import json
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from asyncpg import Record
@@ -29,6 +29,7 @@ from scheduling_service.models import (
     ApplicationEmailAlias,
     ApplicationSearchTerms,
     HistoryEntry,
+    HistoryKind,
 )
 from scheduling_service.pagination import Keyset, split_page
 from scheduling_service.pipeline import Status
@@ -212,16 +213,28 @@ class ApplicationRepository:
         )
 
     @staticmethod
-    def no_show_write(application_id: uuid.UUID, marks: dict[str, Any] | None) -> Write:
-        """Set the interview's no-show marks."""
-        return Write(
-            _set_no_show,
-            # JSONB goes to asyncpg as JSON text (see `scheduling_service.driver`).
-            {
-                "no_show_app_id": application_id,
-                "no_show_marks": None if marks is None else json.dumps(marks),
-            },
+    def no_show_writes(
+        application_id: uuid.UUID,
+        interview: InterviewSlot,
+        marks: dict[str, Any] | None,
+        cause: Cause,
+    ) -> tuple[Write, Write]:
+        """Cal.com's no-show marks on the application's interview: its column, and its history
+        entry (the interview as marked)."""
+        entry = history_values(
+            application_id,
+            HistoryKind.NO_SHOW,
+            cause,
+            from_status=None,
+            to_status=None,
+            interview=replace(interview, no_show=marks),
         )
+        values = {
+            "no_show_app_id": application_id,
+            # JSONB goes to asyncpg as JSON text (see `scheduling_service.driver`).
+            "no_show_marks": None if marks is None else json.dumps(marks),
+        }
+        return Write(_set_no_show, values), HistoryRepository.add_write(entry)
 
     async def lock_state_by_email(
         self, cohort_id: uuid.UUID, email: str

@@ -22,12 +22,10 @@ from scheduling_service import driver
 from scheduling_service.applications.repository import (
     ApplicationRepository,
     ApplicationState,
-    HistoryRepository,
 )
 from scheduling_service.bookings.effects import (
     Cause,
     InterviewSlot,
-    history_values,
     no_show_after,
     plan_booking,
 )
@@ -37,7 +35,6 @@ from scheduling_service.config import Settings
 from scheduling_service.models import (
     BookingState,
     HistoryCause,
-    HistoryKind,
     WebhookOutcome,
 )
 from scheduling_service.orphans import service as orphans
@@ -129,20 +126,12 @@ class BookingApplier:
             marks = [m for m in no_show.attendees if not seated or m[0] == row.applicant_email]
             after = no_show_after(interview.no_show, marks, no_show.host)
             if after == interview.no_show:
-                outcomes.append(
-                    Outcome(WebhookOutcome.DUPLICATE, application_id=row.application_id)
-                )
+                outcomes.append(Outcome(WebhookOutcome.DUPLICATE, row.application_id))
                 continue
-            self.writes.add(ApplicationRepository.no_show_write(row.application_id, after))
-            entry = history_values(
-                row.application_id,
-                HistoryKind.NO_SHOW,
-                self.cause,
-                from_status=None,
-                to_status=None,
-                interview=replace(interview, no_show=after),
-            )
-            self.writes.add(HistoryRepository.add_write(entry))
+            for write in ApplicationRepository.no_show_writes(
+                row.application_id, interview, after, self.cause
+            ):
+                self.writes.add(write)
             # Each application's writes go on their own (a seated session's share one flush).
             await self.writes.flush()
             outcomes.append(Outcome(WebhookOutcome.MATCHED, row.application_id))
